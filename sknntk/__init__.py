@@ -1,0 +1,20 @@
+"""Neural tangent kernels of PyTorch models for scikit-learn.
+
+sknntk computes the exact empirical NTK of a torch module and the Monte Carlo
+nonlocal NTK, which replaces gradients with finite differences averaged over
+random parameter perturbations and so needs forward passes only. The kernels
+are scikit-learn estimators: a transformer and ridge regression and
+classification built on it.
+"""
+
+from sknntk._estimators import NNTKClassifier, NNTKRegressor
+from sknntk._kernel import NonlocalNTKKernel
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NNTKClassifier",
+    "NNTKRegressor",
+    "NonlocalNTKKernel",
+    "__version__",
+]

@@ -1,0 +1,200 @@
+"""Perturbation laws and samplers for the Monte Carlo nonlocal kernels.
+
+Every perturbation is drawn at unit width as a direction ``u`` on the unit sphere
+of ``R^d`` and a radius ``r >= 0``; the perturbation of width ``gamma`` is
+``Delta = gamma * r * u``. Sample ``k`` depends only on the seed, ``k`` and, for
+the orthogonal sampler, the total number of samples, so any chunking of the
+sample indices, any number of workers and any device give the same draws, and a
+larger number of samples extends a smaller one.
+"""
+
+import warnings
+
+import numpy as np
+import torch
+from scipy import special, stats
+
+DISTRIBUTIONS = ("gaussian", "uniform")
+SAMPLERS = ("iid", "antithetic", "orthogonal", "qmc")
+PERTURBATIONS = ("isotropic", "directional")
+
+# Orthonormal blocks are QR factors of a (d, block) Gaussian matrix, so their
+# cost is O(d * block**2); this caps the block width when d is large.
+MAX_ORTHOGONAL_BLOCK = 1024
+
+# scipy.stats.qmc.Sobol supports at most this many dimensions.
+SOBOL_MAX_DIM = 21201
+
+
+def _stream_seed(seed, *key):
+    """Return a 63-bit torch seed derived from ``seed`` and an integer key."""
+    state = np.random.SeedSequence([int(seed), *map(int, key)]).generate_state(2)
+    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
+
+
+def _gaussian_and_uniform(seed, index, n_params):
+    """Draw the standard normal vector and the uniform number of sample ``index``."""
+    generator = torch.Generator().manual_seed(_stream_seed(seed, 0, index))
+    z = torch.randn(n_params, generator=generator, dtype=torch.float64)
+    p = torch.rand(1, generator=generator, dtype=torch.float64)
+    return z, p
+
+
+def unit_radius(p, n_params, distribution, perturbation):
+    """Map uniform numbers ``p`` in (0, 1) to radii of the unit-width law.
+
+    Parameters
+    ----------
+    p : ndarray of shape (n,)
+        Uniform numbers in the open interval (0, 1).
+    n_params : int
+        Dimension ``d`` of the parameter space.
+    distribution : {"gaussian", "uniform"}
+        The law. ``"gaussian"`` is ``N(0, I/2)``, so ``r**2`` follows
+        ``chi2(d) / 2``; ``"uniform"`` is the unit ball, so ``r = p**(1/d)``.
+    perturbation : {"isotropic", "directional"}
+        ``"directional"`` uses the one-dimensional law of the same name:
+        ``|t|`` with ``t ~ N(0, 1/2)`` or ``t ~ U[-1, 1]``.
+
+    Returns
+    -------
+    r : ndarray of shape (n,)
+    """
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-16, 1.0 - 1e-16)
+    dim = 1 if perturbation == "directional" else n_params
+    if distribution == "gaussian":
+        return np.sqrt(special.gammaincinv(dim / 2.0, p))
+    return p ** (1.0 / dim)
+
+
+class PerturbationSampler:
+    """Regenerate unit-width perturbations ``(u_k, r_k)`` for any range of ``k``.
+
+    Parameters
+    ----------
+    n_params : int
+        Dimension ``d`` of the parameter vector.
+    n_samples : int
+        Total number of samples ``N`` of the estimate. Only the orthogonal
+        sampler uses it (the width of its last block).
+    distribution : {"gaussian", "uniform"}
+    sampler : {"iid", "antithetic", "orthogonal", "qmc"}
+    perturbation : {"isotropic", "directional"}
+    seed : int
+        The fitted seed.
+
+    Notes
+    -----
+    Memory is ``O(chunk * d)`` per call; nothing of size ``N * d`` is kept.
+    The orthogonal sampler keeps the last orthonormal block it computed, of
+    size ``d * min(d, N, 1024)``.
+    """
+
+    def __init__(self, n_params, n_samples, distribution, sampler, perturbation, seed):
+        self.n_params = int(n_params)
+        self.n_samples = int(n_samples)
+        self.distribution = distribution
+        self.sampler = sampler
+        self.perturbation = perturbation
+        self.seed = int(seed)
+        if sampler == "qmc" and self.n_params + 1 > SOBOL_MAX_DIM:
+            raise ValueError(
+                f"sampler='qmc' needs a Sobol sequence of dimension d + 1 = "
+                f"{self.n_params + 1}, but scipy supports at most {SOBOL_MAX_DIM}. "
+                "Use sampler='orthogonal' or 'antithetic' for this model."
+            )
+        self._block_cache = {}
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_block_cache"] = {}
+        return state
+
+    def draw(self, start, stop):
+        """Return unit directions and radii of samples ``start`` to ``stop - 1``.
+
+        Returns
+        -------
+        directions : torch.Tensor of shape (stop - start, d), float64
+            Rows of unit norm.
+        radii : torch.Tensor of shape (stop - start,), float64
+        """
+        if stop <= start:
+            empty = torch.zeros((0, self.n_params), dtype=torch.float64)
+            return empty, torch.zeros(0, dtype=torch.float64)
+        if self.sampler == "qmc":
+            return self._draw_qmc(start, stop)
+        if self.sampler == "orthogonal":
+            return self._draw_orthogonal(start, stop)
+
+        directions, radii = [], []
+        for k in range(start, stop):
+            if self.sampler == "antithetic":
+                z, p = _gaussian_and_uniform(self.seed, k // 2, self.n_params)
+                if k % 2:
+                    z = -z
+            else:
+                z, p = _gaussian_and_uniform(self.seed, k, self.n_params)
+            directions.append(z / torch.linalg.vector_norm(z))
+            radii.append(p)
+        return torch.stack(directions), self._radii(torch.cat(radii).numpy())
+
+    def _radii(self, uniforms):
+        radii = unit_radius(
+            uniforms, self.n_params, self.distribution, self.perturbation
+        )
+        return torch.from_numpy(radii)
+
+    def _draw_qmc(self, start, stop):
+        engine = stats.qmc.Sobol(
+            self.n_params + 1, scramble=True, seed=_stream_seed(self.seed, 1, 0)
+        )
+        if start:
+            engine.fast_forward(start)
+        with warnings.catch_warnings():
+            # Sobol balance warnings concern sample counts that are not powers
+            # of two; the estimate stays unbiased, so they are not actionable.
+            warnings.simplefilter("ignore", UserWarning)
+            points = engine.random(stop - start)
+        points = np.clip(points, 1e-16, 1.0 - 1e-16)
+        z = torch.from_numpy(stats.norm.ppf(points[:, : self.n_params]))
+        directions = z / torch.linalg.vector_norm(z, dim=1, keepdim=True)
+        return directions, self._radii(points[:, self.n_params])
+
+    def _block_width(self):
+        return min(self.n_params, MAX_ORTHOGONAL_BLOCK)
+
+    def _orthogonal_block(self, block):
+        if block not in self._block_cache:
+            width = self._block_width()
+            first = block * width
+            remaining = self.n_samples - first
+            # Past the planned N (an adaptive run extends it) a block is full.
+            columns = min(width, remaining) if remaining > 0 else width
+            draws = [
+                _gaussian_and_uniform(self.seed, first + i, self.n_params)
+                for i in range(columns)
+            ]
+            gaussian = torch.stack([z for z, _ in draws], dim=1)
+            q, r = torch.linalg.qr(gaussian)
+            # Fix the signs so that the factor is unique.
+            signs = torch.sign(torch.diagonal(r))
+            signs[signs == 0] = 1.0
+            q = q * signs
+            uniforms = torch.cat([p for _, p in draws]).numpy()
+            self._block_cache = {block: (q.T.contiguous(), uniforms)}
+        return self._block_cache[block]
+
+    def _draw_orthogonal(self, start, stop):
+        width = self._block_width()
+        directions, uniforms = [], []
+        k = start
+        while k < stop:
+            block = k // width
+            q, p = self._orthogonal_block(block)
+            first = block * width
+            end = min(stop, first + q.shape[0])
+            directions.append(q[k - first : end - first])
+            uniforms.append(p[k - first : end - first])
+            k = end
+        return torch.cat(directions), self._radii(np.concatenate(uniforms))

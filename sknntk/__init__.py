@@ -8,12 +8,14 @@ classification built on it.
 """
 
 from sknntk._estimators import NNTKClassifier, NNTKRegressor
+from sknntk._gp import NNTKGPKernel
 from sknntk._kernel import NonlocalNTKKernel
 
 __version__ = "0.1.0"
 
 __all__ = [
     "NNTKClassifier",
+    "NNTKGPKernel",
     "NNTKRegressor",
     "NonlocalNTKKernel",
     "__version__",

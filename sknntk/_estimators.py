@@ -3,7 +3,6 @@
 from numbers import Real
 
 import numpy as np
-import torch
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -21,8 +20,14 @@ from sklearn.utils.validation import (
 )
 
 from sknntk._docstrings import KERNEL_PARAMETERS
+from sknntk._functional import as_tensor
 from sknntk._kernel import NonlocalNTKKernel
-from sknntk._params import KERNEL_CONSTRAINTS, KERNEL_DEFAULTS, kernel_params
+from sknntk._params import (
+    KERNEL_CONSTRAINTS,
+    KERNEL_DEFAULTS,
+    kernel_params,
+    restore_state_on_error,
+)
 from sknntk._ridge import solve_dual, solve_primal
 
 _RIDGE_PARAMETERS = """\
@@ -144,7 +149,7 @@ class _BaseNNTKRidge(BaseEstimator):
             self.dual_coef_ = solve_dual(kernel._fit_gram(), Y, alpha, sample_weight)
             self.coef_ = None
         else:
-            X_t = torch.as_tensor(X_valid, dtype=kernel._fmodel.dtype)
+            X_t = as_tensor(X_valid, kernel._fmodel.dtype)
             blocks = kernel._iter_feature_blocks(X_t)
             self.coef_ = solve_primal(blocks, Y, alpha, sample_weight)
             self.dual_coef_ = None
@@ -156,18 +161,13 @@ class _BaseNNTKRidge(BaseEstimator):
         check_is_fitted(self, "kernel_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         kernel = self.kernel_
-        X_t = torch.as_tensor(X, dtype=kernel._fmodel.dtype)
+        X_t = as_tensor(X, kernel._fmodel.dtype)
         if self.solver_ == "dual":
             return kernel._kernel(X_t) @ self.dual_coef_
         out = np.empty((X.shape[0], self.coef_.shape[1]))
         for start, block in kernel._iter_feature_blocks(X_t):
             out[start : start + block.shape[0]] = block @ self.coef_
         return out
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = self.random_state is None and self.kernel != "ntk"
-        return tags
 
 
 class NNTKRegressor(MultiOutputMixin, RegressorMixin, _BaseNNTKRidge):
@@ -329,6 +329,10 @@ class NNTKClassifier(ClassifierMixin, _BaseNNTKRidge):
         -------
         self : NNTKClassifier
         """
+        with restore_state_on_error(self):
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         binarizer = LabelBinarizer(neg_label=-1, pos_label=1)

@@ -12,6 +12,7 @@ import math
 import re
 import warnings
 
+import numpy as np
 import torch
 from torch.func import functional_call, vmap
 
@@ -28,6 +29,14 @@ _SHAPE_ERROR = re.compile(r"shapes? cannot be multiplied|size mismatch|must matc
 def resolve_dtype(dtype):
     """Return the torch dtype named by ``"float32"`` or ``"float64"``."""
     return {"float32": torch.float32, "float64": torch.float64}[dtype]
+
+
+def as_tensor(X, dtype):
+    """Return ``X`` as a CPU tensor of ``dtype``, copied when numpy forbids writes."""
+    array = np.asarray(X)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.as_tensor(array, dtype=dtype)
 
 
 def resolve_devices(device):

@@ -20,8 +20,17 @@ from tqdm.auto import tqdm
 from sknntk import _montecarlo as mc
 from sknntk._docstrings import KERNEL_PARAMETERS
 from sknntk._exact import exact_ntk, jacobian, jacobian_row_chunk
-from sknntk._functional import FunctionalModel, resolve_devices, resolve_dtype
-from sknntk._params import KERNEL_CONSTRAINTS, KERNEL_DEFAULTS
+from sknntk._functional import (
+    FunctionalModel,
+    as_tensor,
+    resolve_devices,
+    resolve_dtype,
+)
+from sknntk._params import (
+    KERNEL_CONSTRAINTS,
+    KERNEL_DEFAULTS,
+    restore_state_on_error,
+)
 from sknntk.exceptions import PrecisionWarning
 from sknntk.models import MLP
 
@@ -221,8 +230,9 @@ class NonlocalNTKKernel(
         self : NonlocalNTKKernel
             The fitted transformer.
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
-        self._fit(X, store_features=True)
+        with restore_state_on_error(self):
+            X = validate_data(self, X, dtype=[np.float64, np.float32])
+            self._fit(X, store_features=True)
         return self
 
     def fit_transform(self, X, y=None):
@@ -278,7 +288,7 @@ class NonlocalNTKKernel(
             self._build_model(X.shape[1], model_seed, dtype), dtype
         )
         fmodel.warn_if_training()
-        X_t = torch.as_tensor(X, dtype=dtype)
+        X_t = as_tensor(X, dtype)
         self.n_outputs_ = fmodel.check_input(X_t)
         self.n_params_ = fmodel.n_params
         self.seed_ = int(seed)
@@ -509,7 +519,7 @@ class NonlocalNTKKernel(
         """
         check_is_fitted(self, "n_params_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        X_t = torch.as_tensor(X, dtype=self._fmodel.dtype)
+        X_t = as_tensor(X, self._fmodel.dtype)
         if self.output == "features":
             return self._feature_map(X_t)
         return self._kernel(X_t)
@@ -525,7 +535,7 @@ class NonlocalNTKKernel(
     def _fit_gram(self):
         """Return ``K(X_fit, X_fit)``."""
         if self.kernel == "ntk":
-            X_t = torch.as_tensor(self.X_fit_)
+            X_t = as_tensor(self.X_fit_, self._fmodel.dtype)
             return exact_ntk(self._fmodel, X_t, X_t, self._jacobian_rows())
         return self.features_fit_ @ self.features_fit_.T
 
@@ -581,7 +591,7 @@ class NonlocalNTKKernel(
             "NNTKRegressor(solver='primal'), which never forms an n x n matrix.",
         )
         if self.kernel == "ntk":
-            X_fit = torch.as_tensor(self.X_fit_)
+            X_fit = as_tensor(self.X_fit_, self._fmodel.dtype)
             return exact_ntk(self._fmodel, X_t, X_fit, self._jacobian_rows())
         gram = np.empty((X_t.shape[0], n_fit), dtype=self.features_fit_.dtype)
         for start, block in self._iter_feature_blocks(X_t):
@@ -591,5 +601,4 @@ class NonlocalNTKKernel(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
-        tags.non_deterministic = self.random_state is None and self.kernel != "ntk"
         return tags

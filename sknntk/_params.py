@@ -1,5 +1,6 @@
 """Parameters shared by the kernel transformer and the ridge estimators."""
 
+import contextlib
 from numbers import Integral, Real
 
 import torch
@@ -74,3 +75,18 @@ KERNEL_CONSTRAINTS = {
 def kernel_params(estimator):
     """Return the kernel parameters of an estimator as a dictionary."""
     return {name: getattr(estimator, name) for name in KERNEL_DEFAULTS}
+
+
+@contextlib.contextmanager
+def restore_state_on_error(estimator):
+    """Put back the estimator's attributes if the body raises.
+
+    A failed ``fit`` then leaves the estimator as it was before the call.
+    """
+    saved = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(saved)
+        raise

@@ -9,6 +9,7 @@ classification built on it.
 
 from sknntk._estimators import NNTKClassifier, NNTKRegressor
 from sknntk._gp import NNTKGPKernel
+from sknntk._gradient import nonlocal_gradient
 from sknntk._kernel import NonlocalNTKKernel
 
 __version__ = "0.1.0"
@@ -19,4 +20,5 @@ __all__ = [
     "NNTKRegressor",
     "NonlocalNTKKernel",
     "__version__",
+    "nonlocal_gradient",
 ]

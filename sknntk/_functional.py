@@ -238,4 +238,4 @@ def _first_line(exc):
 
 def _is_vmap_error(exc):
     text = str(exc).lower()
-    return "vmap" in text or "batched" in text or ".item()" in text
+    return any(word in text for word in ("vmap", "batched", "batching", ".item()"))

@@ -118,7 +118,13 @@ def nonlocal_gradient(
     n_outputs = fmodel.check_input(X_t)
     seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
     draws = mc.make_sampler(
-        fmodel.n_params, n_samples, distribution, sampler, perturbation, seed
+        fmodel.n_params,
+        n_samples,
+        distribution,
+        sampler,
+        perturbation,
+        seed,
+        torch_dtype,
     )
     plan = mc.plan_chunks(fmodel, X_t, sample_chunk_size)
 

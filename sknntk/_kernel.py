@@ -354,6 +354,7 @@ class NonlocalNTKKernel(
             self.sampler,
             self.perturbation,
             self.seed_,
+            fmodel.dtype,
         )
         self.chunk_plan_ = mc.plan_chunks(
             fmodel, X_t, self.sample_chunk_size, self.row_chunk_size

@@ -103,8 +103,11 @@ def draw_perturbations(sampler, start, stop, gamma, dtype):
         Norms of the perturbations as rounded to ``dtype``.
     """
     directions, radii = sampler.draw(start, stop)
-    deltas = (gamma * radii[:, None] * directions).to(dtype)
-    norms = torch.linalg.vector_norm(deltas.double(), dim=1)
+    deltas = directions.to(dtype)
+    deltas *= (gamma * radii).to(dtype)[:, None]
+    norms = torch.from_numpy(
+        np.sqrt(np.einsum("ij,ij->i", deltas.numpy(), deltas.numpy(), dtype=np.float64))
+    )
     return deltas, norms
 
 
@@ -360,7 +363,10 @@ def relative_standard_error(batch_kernels):
     return float(math.sqrt(spread) / norm)
 
 
-def make_sampler(n_params, n_samples, distribution, sampler, perturbation, seed):
+def make_sampler(
+    n_params, n_samples, distribution, sampler, perturbation, seed, dtype=torch.float64
+):
+    """Return the :class:`PerturbationSampler` of these settings."""
     return PerturbationSampler(
-        n_params, n_samples, distribution, sampler, perturbation, seed
+        n_params, n_samples, distribution, sampler, perturbation, seed, dtype
     )

@@ -32,12 +32,30 @@ def _stream_seed(seed, *key):
     return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
 
 
-def _gaussian_and_uniform(seed, index, n_params):
-    """Draw the standard normal vector and the uniform number of sample ``index``."""
-    generator = torch.Generator().manual_seed(_stream_seed(seed, 0, index))
-    z = torch.randn(n_params, generator=generator, dtype=torch.float64)
-    p = torch.rand(1, generator=generator, dtype=torch.float64)
+def _gaussians_and_uniforms(seed, indices, n_params, dtype):
+    """Draw the standard normal vector and the uniform number of each index.
+
+    Each index seeds the generator from ``(seed, index)``, so a draw never
+    depends on which other indices are drawn with it.
+
+    Returns
+    -------
+    z : torch.Tensor of shape (len(indices), n_params), of ``dtype``
+    p : ndarray of shape (len(indices),), float64
+    """
+    z = torch.empty((len(indices), n_params), dtype=dtype)
+    p = np.empty(len(indices))
+    generator = torch.Generator()
+    for row, index in enumerate(indices):
+        generator.manual_seed(_stream_seed(seed, 0, index))
+        torch.randn(n_params, generator=generator, dtype=dtype, out=z[row])
+        p[row] = torch.rand((), generator=generator, dtype=torch.float64).item()
     return z, p
+
+
+def _normalize_rows(z):
+    z /= torch.linalg.vector_norm(z, dim=1, keepdim=True)
+    return z
 
 
 def unit_radius(p, n_params, distribution, perturbation):
@@ -82,6 +100,8 @@ class PerturbationSampler:
     perturbation : {"isotropic", "directional"}
     seed : int
         The fitted seed.
+    dtype : torch.dtype, default=torch.float64
+        Floating-point type in which the directions are drawn.
 
     Notes
     -----
@@ -90,13 +110,23 @@ class PerturbationSampler:
     size ``d * min(d, N, 1024)``.
     """
 
-    def __init__(self, n_params, n_samples, distribution, sampler, perturbation, seed):
+    def __init__(
+        self,
+        n_params,
+        n_samples,
+        distribution,
+        sampler,
+        perturbation,
+        seed,
+        dtype=torch.float64,
+    ):
         self.n_params = int(n_params)
         self.n_samples = int(n_samples)
         self.distribution = distribution
         self.sampler = sampler
         self.perturbation = perturbation
         self.seed = int(seed)
+        self.dtype = dtype
         if sampler == "qmc" and self.n_params + 1 > SOBOL_MAX_DIM:
             raise ValueError(
                 f"sampler='qmc' needs a Sobol sequence of dimension d + 1 = "
@@ -115,29 +145,30 @@ class PerturbationSampler:
 
         Returns
         -------
-        directions : torch.Tensor of shape (stop - start, d), float64
-            Rows of unit norm.
+        directions : torch.Tensor of shape (stop - start, d)
+            Rows of unit norm, of the sampler's dtype. The caller may modify
+            them in place.
         radii : torch.Tensor of shape (stop - start,), float64
         """
         if stop <= start:
-            empty = torch.zeros((0, self.n_params), dtype=torch.float64)
+            empty = torch.zeros((0, self.n_params), dtype=self.dtype)
             return empty, torch.zeros(0, dtype=torch.float64)
         if self.sampler == "qmc":
             return self._draw_qmc(start, stop)
         if self.sampler == "orthogonal":
             return self._draw_orthogonal(start, stop)
 
-        directions, radii = [], []
-        for k in range(start, stop):
-            if self.sampler == "antithetic":
-                z, p = _gaussian_and_uniform(self.seed, k // 2, self.n_params)
-                if k % 2:
-                    z = -z
-            else:
-                z, p = _gaussian_and_uniform(self.seed, k, self.n_params)
-            directions.append(z / torch.linalg.vector_norm(z))
-            radii.append(p)
-        return torch.stack(directions), self._radii(torch.cat(radii).numpy())
+        indices = np.arange(start, stop)
+        if self.sampler == "antithetic":
+            # Both members of a pair share one draw; generate it once.
+            pairs, position = np.unique(indices // 2, return_inverse=True)
+            z, p = _gaussians_and_uniforms(self.seed, pairs, self.n_params, self.dtype)
+            z = _normalize_rows(z).index_select(0, torch.from_numpy(position))
+            signs = torch.from_numpy(1.0 - 2.0 * (indices % 2)).to(self.dtype)
+            z *= signs[:, None]
+            return z, self._radii(p[position])
+        z, p = _gaussians_and_uniforms(self.seed, indices, self.n_params, self.dtype)
+        return _normalize_rows(z), self._radii(p)
 
     def _radii(self, uniforms):
         radii = unit_radius(
@@ -158,8 +189,7 @@ class PerturbationSampler:
             points = engine.random(stop - start)
         points = np.clip(points, 1e-16, 1.0 - 1e-16)
         z = torch.from_numpy(stats.norm.ppf(points[:, : self.n_params]))
-        directions = z / torch.linalg.vector_norm(z, dim=1, keepdim=True)
-        return directions, self._radii(points[:, self.n_params])
+        return _normalize_rows(z.to(self.dtype)), self._radii(points[:, -1])
 
     def _block_width(self):
         return min(self.n_params, MAX_ORTHOGONAL_BLOCK)
@@ -171,17 +201,14 @@ class PerturbationSampler:
             remaining = self.n_samples - first
             # Past the planned N (an adaptive run extends it) a block is full.
             columns = min(width, remaining) if remaining > 0 else width
-            draws = [
-                _gaussian_and_uniform(self.seed, first + i, self.n_params)
-                for i in range(columns)
-            ]
-            gaussian = torch.stack([z for z, _ in draws], dim=1)
-            q, r = torch.linalg.qr(gaussian)
+            z, uniforms = _gaussians_and_uniforms(
+                self.seed, np.arange(first, first + columns), self.n_params, self.dtype
+            )
+            q, r = torch.linalg.qr(z.T)
             # Fix the signs so that the factor is unique.
             signs = torch.sign(torch.diagonal(r))
             signs[signs == 0] = 1.0
-            q = q * signs
-            uniforms = torch.cat([p for _, p in draws]).numpy()
+            q *= signs
             self._block_cache = {block: (q.T.contiguous(), uniforms)}
         return self._block_cache[block]
 
@@ -197,4 +224,5 @@ class PerturbationSampler:
             directions.append(q[k - first : end - first])
             uniforms.append(p[k - first : end - first])
             k = end
+        # A copy: callers may scale the directions in place.
         return torch.cat(directions), self._radii(np.concatenate(uniforms))

@@ -7,6 +7,7 @@ are scikit-learn estimators: a transformer and ridge regression and
 classification built on it.
 """
 
+from sknntk._cache import clear_cache
 from sknntk._estimators import NNTKClassifier, NNTKRegressor
 from sknntk._gp import NNTKGPKernel
 from sknntk._gradient import nonlocal_gradient
@@ -20,5 +21,6 @@ __all__ = [
     "NNTKRegressor",
     "NonlocalNTKKernel",
     "__version__",
+    "clear_cache",
     "nonlocal_gradient",
 ]

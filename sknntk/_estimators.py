@@ -22,6 +22,7 @@ from sklearn.utils.validation import (
 from sknntk._docstrings import KERNEL_PARAMETERS
 from sknntk._functional import as_tensor
 from sknntk._kernel import NonlocalNTKKernel
+from sknntk._loo import loo_dual, loo_primal
 from sknntk._params import (
     KERNEL_CONSTRAINTS,
     KERNEL_DEFAULTS,
@@ -33,7 +34,13 @@ from sknntk._ridge import solve_dual, solve_primal
 _RIDGE_PARAMETERS = """\
 alpha : float or array-like of shape (n_targets,), default=1.0
         Ridge penalty. An array gives one penalty per target (regression) or
-        per class column (classification).
+        per class column (classification). Ignored when ``alphas`` is set.
+    alphas : array-like of shape (n_alphas,), default=None
+        Candidate penalties. When set, ``alpha_`` is chosen among them by
+        efficient leave-one-out cross-validation: one eigendecomposition of
+        the Gram matrix (dual solver) or one factorization of the feature map
+        (primal solver) gives the leave-one-out error of every candidate, as
+        :class:`sklearn.linear_model.RidgeCV` does for linear ridge.
     solver : {"auto", "dual", "primal"}, default="auto"
         ``"dual"`` solves with the ``n x n`` Gram matrix. ``"primal"`` solves
         with the feature map (``N * m`` columns for the Monte Carlo kernels,
@@ -48,6 +55,7 @@ class _BaseNNTKRidge(BaseEstimator):
     _parameter_constraints = {
         **KERNEL_CONSTRAINTS,
         "alpha": [Interval(Real, 0, None, closed="left"), "array-like"],
+        "alphas": ["array-like", None],
         "solver": [StrOptions({"auto", "dual", "primal"})],
     }
 
@@ -56,6 +64,7 @@ class _BaseNNTKRidge(BaseEstimator):
         model=KERNEL_DEFAULTS["model"],
         *,
         alpha=1.0,
+        alphas=None,
         solver="auto",
         kernel=KERNEL_DEFAULTS["kernel"],
         gamma=KERNEL_DEFAULTS["gamma"],
@@ -80,6 +89,7 @@ class _BaseNNTKRidge(BaseEstimator):
     ):
         self.model = model
         self.alpha = alpha
+        self.alphas = alphas
         self.solver = solver
         self.kernel = kernel
         self.gamma = gamma
@@ -145,14 +155,27 @@ class _BaseNNTKRidge(BaseEstimator):
         if self.solver == "auto" and kernel.kernel == "ntk":
             solver = "primal" if n_rows > self._feature_count(kernel) else "dual"
 
-        if solver == "dual":
+        X_t = as_tensor(X_valid, kernel._fmodel.dtype)
+        self.dual_coef_, self.coef_ = None, None
+        self.alpha_, self.loo_errors_ = alpha, None
+        if self.alphas is not None:
+            if solver == "dual":
+                result = loo_dual(kernel._fit_gram(), Y, self.alphas, sample_weight)
+                self.dual_coef_ = result.dual_coef_
+            else:
+                result = loo_primal(
+                    lambda: kernel._iter_feature_blocks(X_t),
+                    Y,
+                    self.alphas,
+                    sample_weight,
+                )
+                self.coef_ = result.coef_
+            self.alpha_, self.loo_errors_ = result.alpha_, result.loo_errors_
+        elif solver == "dual":
             self.dual_coef_ = solve_dual(kernel._fit_gram(), Y, alpha, sample_weight)
-            self.coef_ = None
         else:
-            X_t = as_tensor(X_valid, kernel._fmodel.dtype)
             blocks = kernel._iter_feature_blocks(X_t)
             self.coef_ = solve_primal(blocks, Y, alpha, sample_weight)
-            self.dual_coef_ = None
         self.kernel_ = kernel
         self.solver_ = solver
         return self
@@ -192,6 +215,10 @@ class NNTKRegressor(MultiOutputMixin, RegressorMixin, _BaseNNTKRidge):
         The fitted kernel.
     solver_ : str
         The solver used, ``"dual"`` or ``"primal"``.
+    alpha_ : float or ndarray
+        The penalty used: ``alpha``, or the one chosen from ``alphas``.
+    loo_errors_ : ndarray of shape (n_alphas,) or None
+        Mean squared leave-one-out error of each candidate in ``alphas``.
     dual_coef_ : ndarray of shape (n_samples, n_targets) or None
         Dual coefficients (dual solver).
     coef_ : ndarray of shape (n_features_out, n_targets) or None
@@ -292,6 +319,11 @@ class NNTKClassifier(ClassifierMixin, _BaseNNTKRidge):
         Class labels, of any type that numpy can sort.
     kernel_ : NonlocalNTKKernel
     solver_ : str
+    alpha_ : float or ndarray
+        The penalty used: ``alpha``, or the one chosen from ``alphas``.
+    loo_errors_ : ndarray of shape (n_alphas,) or None
+        Mean squared leave-one-out error (on the +1/-1 targets) of each
+        candidate in ``alphas``.
     dual_coef_ : ndarray of shape (n_samples, n_columns) or None
         ``n_columns`` is 1 for two classes, else ``n_classes``.
     coef_ : ndarray of shape (n_features_out, n_columns) or None

@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from sknntk import _cache
 from sknntk import _montecarlo as mc
 from sknntk._docstrings import KERNEL_PARAMETERS
 from sknntk._exact import exact_ntk, jacobian, jacobian_row_chunk
@@ -315,6 +316,52 @@ class NonlocalNTKKernel(
         return max(1, torch.get_num_threads() // workers)
 
     def _differences(self, X_t, start, stop, progress=None, stats=None):
+        """Return ``R`` of shape (n, stop - start, m) and the norms ``||Delta_k||``.
+
+        Requests that start at the first perturbation go through the cache of
+        :mod:`sknntk._cache`, so a fit with a smaller or larger ``N`` on the
+        same rows reuses the perturbations it shares with an earlier one.
+        """
+        if start != 0 or _cache.MAX_CACHE_BYTES <= 0:
+            return self._compute_differences(X_t, start, stop, progress, stats)
+
+        key = _cache.fingerprint(self._fmodel, X_t, self._cache_settings())
+        local = mc.DifferenceStats()
+        cached = _cache.lookup(key)
+        if cached is None:
+            R, norms = self._compute_differences(X_t, 0, stop, progress, local)
+        else:
+            R, norms, (max_output, max_difference) = cached
+            local.update(max_output, max_difference)
+            have = R.shape[1]
+            if progress is not None:
+                progress.update(min(have, stop))
+            if have < stop:
+                R_new, norms_new = self._compute_differences(
+                    X_t, have, stop, progress, local
+                )
+                R = np.concatenate([R, R_new], axis=1)
+                norms = np.concatenate([norms, norms_new])
+        if cached is None or cached[0].shape[1] < stop:
+            _cache.store(key, R, norms, (local.max_output, local.max_difference))
+        if stats is not None:
+            stats.update(local.max_output, local.max_difference)
+        return R[:, :stop], norms[:stop]
+
+    def _cache_settings(self):
+        return (
+            self.gamma,
+            self.distribution,
+            self.sampler,
+            self.perturbation,
+            self.seed_,
+            str(self._fmodel.dtype),
+            self._sampler.n_samples if self.sampler == "orthogonal" else None,
+            self.chunk_plan_.sample_chunk,
+            self.chunk_plan_.row_chunk,
+        )
+
+    def _compute_differences(self, X_t, start, stop, progress=None, stats=None):
         return mc.scaled_differences(
             self._fmodel,
             X_t,

@@ -4,6 +4,19 @@ import numpy as np
 import pytest
 import torch
 
+import sknntk._cache
+
+
+@pytest.fixture(autouse=True)
+def no_difference_cache(monkeypatch):
+    """Turn the cross-fit cache off, so that every test computes its kernels.
+
+    Tests that compare two runs (n_jobs, backends, seeds) would otherwise
+    compare a result with its cached copy. The cache has its own tests.
+    """
+    sknntk._cache.clear_cache()
+    monkeypatch.setattr(sknntk._cache, "MAX_CACHE_BYTES", 0)
+
 
 def _seeded_linear(in_features, out_features, bias, generator):
     layer = torch.nn.Linear(in_features, out_features, bias=bias).double()

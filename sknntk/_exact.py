@@ -16,7 +16,7 @@ The trainable parameters are split between two paths, whose blocks add up:
 
    - *Jacobian contraction*: ``vmap(jacrev)`` Jacobians of row chunks, then
      ``J(X) J(Y)^T``. Cost ``O((n_X + n_Y) m)`` backward passes plus
-     ``O(n_X n_Y m d_g)``. A chunk holds ``budget / (4 m d_g itemsize)`` rows,
+     ``O(n_X n_Y m d_g)``. A chunk contains ``budget / (4 m d_g itemsize)`` rows,
      the factor 4 leaving room for the intermediates of ``jacrev``. The
      Jacobians of ``Y`` are kept between chunks of ``X`` when they fit in
      ``budget``, and recomputed otherwise.
@@ -30,11 +30,12 @@ The trainable parameters are split between two paths, whose blocks add up:
    The contraction is used when the Jacobian of one row fits in the budget
    (``4 m d_g itemsize <= budget``), and NTK-vector products otherwise.
 
-Every path evaluates each row on its own, and the factored path checks that
-batching rows gives the same gradients, so a module whose rows interact gets the
-kernel of one row at a time. Modules that :func:`torch.func.vmap` cannot batch
-(for example ones that call ``.item()``) fall back to one row at a time with
-:mod:`torch.autograd`, which gives the same kernel more slowly.
+The generic path evaluates each row on its own. The factored path batches rows,
+after checking on the first rows that batching leaves the gradients unchanged,
+so a module whose rows interact gets the kernel of one row at a time. Modules
+that :func:`torch.func.vmap` cannot batch (for example ones that call
+``.item()``) fall back to one row at a time with :mod:`torch.autograd`, which
+gives the same kernel more slowly.
 """
 
 import logging
@@ -81,7 +82,8 @@ class ParameterSubset:
         self.n_params = sum(self.numels)
         params = fmodel.unflatten(fmodel.theta)
         self.theta = torch.cat([params[name].reshape(-1) for name in self.names])
-        self.fixed = {k: v for k, v in params.items() if k not in set(self.names)}
+        varying = set(self.names)
+        self.fixed = {k: v for k, v in params.items() if k not in varying}
 
     def __call__(self, flat, X):
         """Return ``f(X)`` of shape ``(n, m)`` with the subset set to ``flat``."""
@@ -255,7 +257,7 @@ def _pushforwards(subset, rows, tangents):
 def _accumulate_ntk_vector_products(gram, subset, X, Y, symmetric, n_outputs, plan):
     """Add the generic NTK to ``gram`` without storing any Jacobian.
 
-    ``plan`` is ``(pairs_per_batch, x_rows)``. Pair ``p`` stands for row
+    ``plan`` is ``(pairs_per_batch, x_rows)``. Pair ``p`` is row
     ``p // m`` of ``Y`` and output ``p % m``.
     """
     pair_batch, x_rows = plan

@@ -142,8 +142,10 @@ class NonlocalNTKKernel(
     rows, batched over perturbations with :func:`torch.func.vmap`. Memory:
     ``n_samples_fit * N * m`` stored features plus one chunk (about 256 MiB
     with the automatic sizes). Perturbations are regenerated from the seed
-    and never stored. The exact NTK costs ``O(n m)`` backward passes and
-    ``O(n^2 m d)`` for the contraction.
+    and never stored. The exact NTK factors ``nn.Linear`` layers as
+    ``(g(x) . g(x')) (h(x) . h(x'))``, at ``O(n^2 (m * fan_out + fan_in))`` per
+    layer; other parameters use Jacobian contraction (``O(n^2 m d)``), or
+    NTK-vector products when one row's Jacobian exceeds the chunk budget.
 
     Examples
     --------
@@ -584,8 +586,14 @@ class NonlocalNTKKernel(
         """Return ``K(X_fit, X_fit)``."""
         if self.kernel == "ntk":
             X_t = as_tensor(self.X_fit_, self._fmodel.dtype)
-            return exact_ntk(self._fmodel, X_t, X_t, self._jacobian_rows())
+            return exact_ntk(self._fmodel, X_t, X_t, self._exact_rows())
         return self.features_fit_ @ self.features_fit_.T
+
+    def _exact_rows(self):
+        """Rows per chunk of the exact NTK; None lets each path size its own."""
+        if self.row_chunk_size == "auto":
+            return None
+        return int(self.row_chunk_size)
 
     def _jacobian_rows(self):
         if self.row_chunk_size != "auto":
@@ -640,7 +648,7 @@ class NonlocalNTKKernel(
         )
         if self.kernel == "ntk":
             X_fit = as_tensor(self.X_fit_, self._fmodel.dtype)
-            return exact_ntk(self._fmodel, X_t, X_fit, self._jacobian_rows())
+            return exact_ntk(self._fmodel, X_t, X_fit, self._exact_rows())
         gram = np.empty((X_t.shape[0], n_fit), dtype=self.features_fit_.dtype)
         for start, block in self._iter_feature_blocks(X_t):
             gram[start : start + block.shape[0]] = block @ self.features_fit_.T

@@ -32,7 +32,7 @@ from sknntk._params import (
     KERNEL_DEFAULTS,
     restore_state_on_error,
 )
-from sknntk.exceptions import PrecisionWarning
+from sknntk.exceptions import PrecisionWarning, SknntkWarning
 from sknntk.models import MLP
 
 # Rows of the fit data used to estimate the Monte Carlo standard error.
@@ -283,7 +283,7 @@ class NonlocalNTKKernel(
     def _fit(self, X, store_features):
         self._check_options()
         dtype = resolve_dtype(self.dtype)
-        devices = resolve_devices(self.device)
+        resolve_devices(self.device)
         rng = check_random_state(self.random_state)
         model_seed, seed = rng.randint(np.iinfo(np.int32).max, size=2)
 
@@ -297,7 +297,6 @@ class NonlocalNTKKernel(
         self.seed_ = int(seed)
         self.model_ = fmodel.module
         self._fmodel = fmodel
-        self._devices = devices
         self.X_fit_ = np.asarray(X, dtype=X_t.numpy().dtype)
         self.attention_temperature_ = None
         self.features_fit_ = None
@@ -310,6 +309,24 @@ class NonlocalNTKKernel(
                 self.features_fit_ = self._feature_map(X_t)
             return
         self._fit_monte_carlo(X_t, store_features)
+
+    def _compute_devices(self):
+        """Return the devices for forward passes, the CPU if CUDA has gone away.
+
+        Fitted state lives on the CPU, so an estimator fitted on a GPU and
+        loaded on a machine without one still transforms and predicts there.
+        """
+        try:
+            return resolve_devices(self.device)
+        except ValueError:
+            warnings.warn(
+                f"This estimator was set up with device={self.device!r}, but CUDA "
+                "is not available here; computing on the CPU instead. Set "
+                "device='cpu' to silence this warning.",
+                SknntkWarning,
+                stacklevel=4,
+            )
+            return [torch.device("cpu")]
 
     def _threads(self):
         workers = effective_n_jobs(self.n_jobs)
@@ -373,7 +390,7 @@ class NonlocalNTKKernel(
             stop,
             self.chunk_plan_,
             n_jobs=self.n_jobs,
-            devices=self._devices,
+            devices=self._compute_devices(),
             threads=self._threads(),
             progress=progress,
             stats=stats,

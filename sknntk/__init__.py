@@ -12,15 +12,23 @@ from sknntk._estimators import NNTKClassifier, NNTKRegressor
 from sknntk._gp import NNTKGPKernel
 from sknntk._gradient import nonlocal_gradient
 from sknntk._kernel import NonlocalNTKKernel
+from sknntk._optim import NonlocalGD
+from sknntk._regime import gradient_flow_predict, gradient_flow_train
+from sknntk._tracking import KernelTracker, train_and_track
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "KernelTracker",
     "NNTKClassifier",
     "NNTKGPKernel",
     "NNTKRegressor",
+    "NonlocalGD",
     "NonlocalNTKKernel",
     "__version__",
     "clear_cache",
+    "gradient_flow_predict",
+    "gradient_flow_train",
     "nonlocal_gradient",
+    "train_and_track",
 ]

@@ -19,6 +19,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from sknntk import _regime
 from sknntk._docstrings import KERNEL_PARAMETERS
 from sknntk._functional import as_tensor
 from sknntk._kernel import NonlocalNTKKernel
@@ -178,6 +179,7 @@ class _BaseNNTKRidge(BaseEstimator):
             self.coef_ = solve_primal(blocks, Y, alpha, sample_weight)
         self.kernel_ = kernel
         self.solver_ = solver
+        self.flow_ = None
         return self
 
     def _decision(self, X):
@@ -204,10 +206,25 @@ class NNTKRegressor(MultiOutputMixin, RegressorMixin, _BaseNNTKRidge):
     uses a Cholesky factorization (with a warned eigendecomposition fallback
     for ill-conditioned systems); the primal solver works on the feature map.
 
+    With ``time`` set, the regressor instead predicts the outputs of the
+    network after gradient flow on the squared loss for that time, in the
+    kernel regime:
+
+    .. math::
+
+        f_t(x) = f_0(x) + K(x, X) K^{{-1}} (I - e^{{-\\eta K t}}) (y - f_0(X)).
+
     Parameters
     ----------
     {KERNEL_PARAMETERS}
     {_RIDGE_PARAMETERS}
+    time : float or None, default=None
+        Training time ``t`` of gradient flow. ``None`` gives kernel ridge
+        regression with ``alpha``; ``numpy.inf`` gives the interpolant
+        ``f_0 + K(x, X) K^+ (y - f_0(X))``. Needs the dual solver and a
+        network with one output per target; ``alpha`` is not used.
+    learning_rate : float, default=1.0
+        Learning rate ``eta`` of the gradient flow (``time`` only).
 
     Attributes
     ----------
@@ -223,6 +240,9 @@ class NNTKRegressor(MultiOutputMixin, RegressorMixin, _BaseNNTKRidge):
         Dual coefficients (dual solver).
     coef_ : ndarray of shape (n_features_out, n_targets) or None
         Weights on the feature map (primal solver).
+    flow_ : GradientFlow or None
+        Eigenbasis of the training Gram matrix and initial residuals, when
+        ``time`` is set.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
 
@@ -248,6 +268,71 @@ class NNTKRegressor(MultiOutputMixin, RegressorMixin, _BaseNNTKRidge):
     (2,)
     """
 
+    _parameter_constraints = {
+        **_BaseNNTKRidge._parameter_constraints,
+        "time": [Interval(Real, 0, None, closed="left"), None],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        model=KERNEL_DEFAULTS["model"],
+        *,
+        alpha=1.0,
+        alphas=None,
+        solver="auto",
+        time=None,
+        learning_rate=1.0,
+        kernel=KERNEL_DEFAULTS["kernel"],
+        gamma=KERNEL_DEFAULTS["gamma"],
+        n_samples=KERNEL_DEFAULTS["n_samples"],
+        distribution=KERNEL_DEFAULTS["distribution"],
+        sampler=KERNEL_DEFAULTS["sampler"],
+        perturbation=KERNEL_DEFAULTS["perturbation"],
+        form=KERNEL_DEFAULTS["form"],
+        normalize=KERNEL_DEFAULTS["normalize"],
+        attention_temperature=KERNEL_DEFAULTS["attention_temperature"],
+        tol=KERNEL_DEFAULTS["tol"],
+        max_samples=KERNEL_DEFAULTS["max_samples"],
+        hidden_layer_sizes=KERNEL_DEFAULTS["hidden_layer_sizes"],
+        activation=KERNEL_DEFAULTS["activation"],
+        n_jobs=KERNEL_DEFAULTS["n_jobs"],
+        device=KERNEL_DEFAULTS["device"],
+        dtype=KERNEL_DEFAULTS["dtype"],
+        sample_chunk_size=KERNEL_DEFAULTS["sample_chunk_size"],
+        row_chunk_size=KERNEL_DEFAULTS["row_chunk_size"],
+        random_state=KERNEL_DEFAULTS["random_state"],
+        verbose=KERNEL_DEFAULTS["verbose"],
+    ):
+        super().__init__(
+            model,
+            alpha=alpha,
+            alphas=alphas,
+            solver=solver,
+            kernel=kernel,
+            gamma=gamma,
+            n_samples=n_samples,
+            distribution=distribution,
+            sampler=sampler,
+            perturbation=perturbation,
+            form=form,
+            normalize=normalize,
+            attention_temperature=attention_temperature,
+            tol=tol,
+            max_samples=max_samples,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            n_jobs=n_jobs,
+            device=device,
+            dtype=dtype,
+            sample_chunk_size=sample_chunk_size,
+            row_chunk_size=row_chunk_size,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.time = time
+        self.learning_rate = learning_rate
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit kernel ridge regression.
@@ -263,6 +348,10 @@ class NNTKRegressor(MultiOutputMixin, RegressorMixin, _BaseNNTKRidge):
         -------
         self : NNTKRegressor
         """
+        with restore_state_on_error(self):
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
         X, y = validate_data(
             self,
             X,
@@ -275,10 +364,37 @@ class NNTKRegressor(MultiOutputMixin, RegressorMixin, _BaseNNTKRidge):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
+        if self.time is not None and self.solver == "primal":
+            raise ValueError(
+                "time is set, which needs the Gram matrix of the training rows, "
+                "but solver='primal' avoids it. Use solver='auto' or 'dual'."
+            )
         y = np.asarray(y, dtype=np.float64)
         self._y_ndim = y.ndim
         Y = y.reshape(y.shape[0], -1)
-        return self._fit_ridge(X, Y, sample_weight)
+        if self.time is None:
+            return self._fit_ridge(X, Y, sample_weight)
+        return self._fit_flow(X, Y)
+
+    def _fit_flow(self, X, Y):
+        """Store what the kernel-regime prediction needs: K's eigenbasis and f_0."""
+        kernel = NonlocalNTKKernel(**kernel_params(self))
+        kernel._validate_params()
+        X_valid = validate_data(kernel, X, dtype=[np.float64, np.float32])
+        kernel._fit(X_valid, store_features=True)
+        initial = kernel._initial_outputs(X_valid)
+        if initial.shape[1] != Y.shape[1]:
+            raise ValueError(
+                f"time is set, so predictions start from the network's outputs, "
+                f"but the network has {initial.shape[1]} outputs and y has "
+                f"{Y.shape[1]} targets. Use a network with one output per target."
+            )
+        self.kernel_ = kernel
+        self.solver_ = "dual"
+        self.alpha_, self.loo_errors_ = None, None
+        self.dual_coef_, self.coef_ = None, None
+        self.flow_ = _regime.GradientFlow(kernel._fit_gram(), Y, initial)
+        return self
 
     def predict(self, X):
         """Predict targets.
@@ -291,8 +407,48 @@ class NNTKRegressor(MultiOutputMixin, RegressorMixin, _BaseNNTKRidge):
         -------
         y_pred : ndarray of shape (n_samples_X,) or (n_samples_X, n_targets)
         """
+        if self.time is not None:
+            return self.predict_path(X, self.time)
         out = self._decision(X)
         return out.ravel() if self._y_ndim == 1 else out
+
+    def predict_path(self, X, times):
+        """Predict the network's outputs along gradient flow on the squared loss.
+
+        .. math::
+
+            f_t(x) = f_0(x) + K(x, X) K^{-1} (I - e^{-\\eta K t}) (y - f_0(X))
+
+        where ``f_0`` is the network at its initial parameters and ``eta`` is
+        ``learning_rate``. Every time reuses the one eigendecomposition of
+        ``K(X_fit, X_fit)`` made at ``fit``, so a whole curve costs one Gram
+        matrix ``K(X, X_fit)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples_X, n_features)
+        times : float or array-like of shape (n_times,)
+            Non-negative times; ``numpy.inf`` gives the kernel regression
+            interpolant ``f_0 + K(x, X) K^+ (y - f_0(X))``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_times, n_samples_X[, n_targets])
+            Without the first axis when ``times`` is a scalar, and without the
+            last one when ``y`` was one-dimensional.
+        """
+        check_is_fitted(self, "kernel_")
+        if getattr(self, "flow_", None) is None:
+            raise ValueError(
+                "predict_path needs an estimator fitted with time set, for "
+                "example NNTKRegressor(time=10.0). Refit with time."
+            )
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X_t = as_tensor(X, self.kernel_._fmodel.dtype)
+        K_test = self.kernel_._kernel(X_t)
+        initial = self.kernel_._initial_outputs(X)
+        out = self.flow_.predict(K_test, initial, times, self.learning_rate)
+        return out[..., 0] if self._y_ndim == 1 else out
 
 
 class NNTKClassifier(ClassifierMixin, _BaseNNTKRidge):

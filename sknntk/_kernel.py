@@ -612,6 +612,16 @@ class NonlocalNTKKernel(
             return None
         return int(self.row_chunk_size)
 
+    def _initial_outputs(self, X):
+        """Return the network's outputs ``f(X; theta)`` as float64, shape (n, m)."""
+        X_t = as_tensor(X, self._fmodel.dtype)
+        rows = self.chunk_plan_.row_chunk if hasattr(self, "chunk_plan_") else 4096
+        pieces = [
+            self._fmodel.forward(X_t[lo : lo + rows]).numpy()
+            for lo in range(0, X_t.shape[0], rows)
+        ]
+        return np.concatenate(pieces).astype(np.float64)
+
     def _jacobian_rows(self):
         if self.row_chunk_size != "auto":
             return int(self.row_chunk_size)

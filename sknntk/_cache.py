@@ -6,7 +6,9 @@ seed and ``k``, the differences of a smaller ``N`` are the first columns of a
 larger one. The cache keeps the most recent results, keyed by a fingerprint of
 the network, the rows and the perturbation settings, so that a later fit
 reuses the shared prefix and computes only the missing perturbations. Cached
-values are the ones a recomputation would give, so results never change.
+values are the ones a recomputation would give, so results never change. Only
+networks that sknntk builds itself (``model=None`` with a named activation)
+are cached, because their forward pass is fixed by the fingerprint.
 """
 
 import hashlib

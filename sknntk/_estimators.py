@@ -50,6 +50,11 @@ alpha : float or array-like of shape (n_targets,), default=1.0
         the number of training rows exceeds the number of features."""
 
 
+def _plain(value):
+    """Return a numpy scalar as the Python value it holds, for messages."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 class _BaseNNTKRidge(BaseEstimator):
     """Shared core of :class:`NNTKRegressor` and :class:`NNTKClassifier`."""
 
@@ -529,7 +534,7 @@ class NNTKClassifier(ClassifierMixin, _BaseNNTKRidge):
         if self.classes_.shape[0] < 2:
             raise ValueError(
                 "NNTKClassifier needs samples of at least 2 classes, but the "
-                f"data contains only one class: {self.classes_[0]!r}."
+                f"data contains only one class: {_plain(self.classes_[0])!r}."
             )
         if sample_weight is not None:
             sample_weight = _check_sample_weight(

@@ -41,13 +41,15 @@ gives the same kernel more slowly.
 import logging
 import math
 import time
+import warnings
 
 import torch
 from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
-from sknntk._functional import _is_vmap_error
+from sknntk._functional import _first_line, _is_vmap_error
 from sknntk._montecarlo import DEFAULT_CHUNK_BYTES
 from sknntk._structured import contract, plan_structured
+from sknntk.exceptions import VmapFallbackWarning
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +113,13 @@ def _bounds(n_rows, chunk):
 def _disable_vmap(fmodel, exc):
     logger.debug("vmap failed (%s); computing one row at a time", exc)
     fmodel.uses_vmap = False
+    warnings.warn(
+        "The model cannot be batched with torch.func.vmap "
+        f"({_first_line(exc)}); its Jacobians are computed one row at a time, "
+        "which is slower but gives the same kernel.",
+        VmapFallbackWarning,
+        stacklevel=2,
+    )
 
 
 # ------------------------------------------------------------ Jacobians

@@ -51,6 +51,13 @@ def _available_memory():
         return None
 
 
+def _format_bytes(size):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{size:.0f} B"
+        size /= 1024
+
+
 def check_memory(n_rows, n_columns, itemsize, what, hint):
     """Raise MemoryError before allocating an array that cannot fit in memory."""
     needed = n_rows * n_columns * itemsize
@@ -58,7 +65,7 @@ def check_memory(n_rows, n_columns, itemsize, what, hint):
     if available is not None and needed > available:
         raise MemoryError(
             f"{what} of shape ({n_rows}, {n_columns}) would need "
-            f"{needed / 2**30:.1f} GiB, but only {available / 2**30:.1f} GiB "
+            f"{_format_bytes(needed)}, but only {_format_bytes(available)} "
             f"of memory is available. {hint}"
         )
 
@@ -341,7 +348,7 @@ class NonlocalNTKKernel(
         :mod:`sknntk._cache`, so a fit with a smaller or larger ``N`` on the
         same rows reuses the perturbations it shares with an earlier one.
         """
-        if start != 0 or _cache.MAX_CACHE_BYTES <= 0:
+        if start != 0 or _cache.MAX_CACHE_BYTES <= 0 or not self._cacheable():
             return self._compute_differences(X_t, start, stop, progress, stats)
 
         key = _cache.fingerprint(self._fmodel, X_t, self._cache_settings())
@@ -366,6 +373,16 @@ class NonlocalNTKKernel(
         if stats is not None:
             stats.update(local.max_output, local.max_difference)
         return R[:, :stop], norms[:stop]
+
+    def _cacheable(self):
+        """Whether the network's forward pass is fixed by its fingerprint.
+
+        Only networks that sknntk builds with a named activation qualify: the
+        forward pass of a user's module or activation may depend on state that
+        no fingerprint sees, and a wrong cache hit would return another
+        network's kernel.
+        """
+        return self.model is None and isinstance(self.activation, str)
 
     def _cache_settings(self):
         return (

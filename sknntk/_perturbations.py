@@ -53,6 +53,18 @@ def _gaussians_and_uniforms(seed, indices, n_params, dtype):
     return z, p
 
 
+def _qr(matrix):
+    """Return the reduced QR factors of a (d, b) matrix.
+
+    torch's QR has a fixed cost near a millisecond, which dominates for small
+    blocks, while numpy's competes with torch for threads on large ones.
+    """
+    if matrix.numel() <= 65536:
+        q, r = np.linalg.qr(matrix.numpy())
+        return torch.from_numpy(q), torch.from_numpy(r)
+    return torch.linalg.qr(matrix)
+
+
 def _normalize_rows(z):
     z /= torch.linalg.vector_norm(z, dim=1, keepdim=True)
     return z
@@ -204,7 +216,7 @@ class PerturbationSampler:
             z, uniforms = _gaussians_and_uniforms(
                 self.seed, np.arange(first, first + columns), self.n_params, self.dtype
             )
-            q, r = torch.linalg.qr(z.T)
+            q, r = _qr(z.T)
             # Fix the signs so that the factor is unique.
             signs = torch.sign(torch.diagonal(r))
             signs[signs == 0] = 1.0

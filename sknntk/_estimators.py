@@ -24,6 +24,7 @@ from sknntk._docstrings import KERNEL_PARAMETERS
 from sknntk._functional import as_tensor
 from sknntk._kernel import NonlocalNTKKernel
 from sknntk._loo import loo_dual, loo_primal
+from sknntk._montecarlo import DEFAULT_CHUNK_BYTES
 from sknntk._params import (
     KERNEL_CONSTRAINTS,
     KERNEL_DEFAULTS,
@@ -157,7 +158,13 @@ class _BaseNNTKRidge(BaseEstimator):
 
         kernel._validate_params()
         X_valid = validate_data(kernel, X, dtype=[np.float64, np.float32])
-        kernel._fit(X_valid, store_features=solver == "dual")
+        # The primal route streams features in row blocks; when one block
+        # holds every row, storing them at fit saves a second forward pass.
+        store = solver == "dual" or (
+            planned is not None
+            and n_rows * planned * X_valid.itemsize <= DEFAULT_CHUNK_BYTES
+        )
+        kernel._fit(X_valid, store_features=store)
         if self.solver == "auto" and kernel.kernel == "ntk":
             solver = "primal" if n_rows > self._feature_count(kernel) else "dual"
 

@@ -674,7 +674,15 @@ class NonlocalNTKKernel(
         return self._assemble(R, norms)
 
     def _iter_feature_blocks(self, X_t):
-        """Yield ``(start, Phi(X[start:stop]))`` over row blocks of ``X``."""
+        """Yield ``(start, Phi(X[start:stop]))`` over row blocks of ``X``.
+
+        The stored features of the fit rows are reused when ``X`` is them.
+        """
+        stored = self.features_fit_
+        if stored is not None and X_t.shape == self.X_fit_.shape:
+            if np.array_equal(X_t.numpy(), self.X_fit_):
+                yield 0, stored
+                return
         rows = self._feature_rows()
         for start in range(0, X_t.shape[0], rows):
             yield start, self._feature_map(X_t[start : start + rows])

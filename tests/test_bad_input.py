@@ -435,17 +435,22 @@ def test_training_mode_without_stateful_layers_is_silent(recwarn):
 
 
 class _ItemNet(torch.nn.Module):
-    """A tanh network that optionally reads a Python float with ``.item()``."""
+    """A tanh network that optionally reads a Python float with ``.item()``.
+
+    The scalar ``scale`` is not part of an ``nn.Linear`` layer, so the exact NTK
+    differentiates it with the generic, vmapped Jacobian path.
+    """
 
     def __init__(self, call_item):
         super().__init__()
         torch.manual_seed(0)
         self.hidden = torch.nn.Linear(2, 6).double()
         self.out = torch.nn.Linear(6, 1).double()
+        self.scale = torch.nn.Parameter(torch.ones((), dtype=torch.float64))
         self.call_item = call_item
 
     def forward(self, x):
-        output = self.out(torch.tanh(self.hidden(x)))
+        output = self.scale * self.out(torch.tanh(self.hidden(x)))
         if self.call_item:
             # Always 1.0, but vmap cannot batch a call to .item().
             output = output * float(output.abs().max().item() >= 0.0)

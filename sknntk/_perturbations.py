@@ -175,10 +175,20 @@ class PerturbationSampler:
             # Both members of a pair share one draw; generate it once.
             pairs, position = np.unique(indices // 2, return_inverse=True)
             z, p = _gaussians_and_uniforms(self.seed, pairs, self.n_params, self.dtype)
-            z = _normalize_rows(z).index_select(0, torch.from_numpy(position))
-            signs = torch.from_numpy(1.0 - 2.0 * (indices % 2)).to(self.dtype)
-            z *= signs[:, None]
-            return z, self._radii(p[position])
+            z = _normalize_rows(z)
+            directions = torch.empty((len(indices), self.n_params), dtype=self.dtype)
+            # Strided copies: per-row or index_select copies of wide rows are
+            # far slower. Even indices take +z of their pair, odd ones -z.
+            for parity in (0, 1):
+                first = (parity - start) % 2
+                rows = directions[first::2]
+                pair = (start + first) // 2 - start // 2
+                source = z[pair : pair + rows.shape[0]]
+                if parity:
+                    torch.neg(source, out=rows)
+                else:
+                    rows.copy_(source)
+            return directions, self._radii(p[position])
         z, p = _gaussians_and_uniforms(self.seed, indices, self.n_params, self.dtype)
         return _normalize_rows(z), self._radii(p)
 

@@ -100,15 +100,10 @@ def draw_perturbations(sampler, start, stop, gamma, dtype):
     -------
     deltas : torch.Tensor of shape (stop - start, d), in ``dtype``
     norms : torch.Tensor of shape (stop - start,), float64
-        Norms of the perturbations as rounded to ``dtype``.
+        ``||Delta_k|| = gamma * r_k``, exact up to the rounding of ``deltas``.
     """
-    directions, radii = sampler.draw(start, stop)
-    deltas = directions.to(dtype)
-    deltas *= (gamma * radii).to(dtype)[:, None]
-    norms = torch.from_numpy(
-        np.sqrt(np.einsum("ij,ij->i", deltas.numpy(), deltas.numpy(), dtype=np.float64))
-    )
-    return deltas, norms
+    deltas, norms = sampler.draw(start, stop, gamma)
+    return deltas.to(dtype), norms
 
 
 def _chunk_task(fmodel, sampler, X, start, stop, gamma, row_chunk, device, threads):
@@ -119,7 +114,9 @@ def _chunk_task(fmodel, sampler, X, start, stop, gamma, row_chunk, device, threa
         # module must not be shared by threads.
         local = fmodel.copy(device)
         deltas, norms = draw_perturbations(sampler, start, stop, gamma, fmodel.dtype)
-        thetas = local.theta + deltas.to(local.device)
+        # In place: the perturbations are not needed after this.
+        thetas = deltas.to(local.device)
+        thetas += local.theta
         scale = (1.0 / norms).to(fmodel.dtype).to(local.device)
         n_rows, width = X.shape[0], None
         out = None

@@ -65,9 +65,10 @@ def _qr(matrix):
     return torch.linalg.qr(matrix)
 
 
-def _normalize_rows(z):
-    z /= torch.linalg.vector_norm(z, dim=1, keepdim=True)
-    return z
+def _row_factors(z, lengths):
+    """Return ``lengths / ||z_row||`` in the dtype of ``z``, shape (rows,)."""
+    norms = torch.linalg.vector_norm(z, dim=1).double()
+    return (lengths / norms).to(z.dtype)
 
 
 def unit_radius(p, n_params, distribution, perturbation):
@@ -152,45 +153,54 @@ class PerturbationSampler:
         state["_block_cache"] = {}
         return state
 
-    def draw(self, start, stop):
-        """Return unit directions and radii of samples ``start`` to ``stop - 1``.
+    def draw(self, start, stop, gamma=1.0):
+        """Return the perturbations ``start`` to ``stop - 1`` at width ``gamma``.
 
         Returns
         -------
-        directions : torch.Tensor of shape (stop - start, d)
-            Rows of unit norm, of the sampler's dtype. The caller may modify
-            them in place.
-        radii : torch.Tensor of shape (stop - start,), float64
+        deltas : torch.Tensor of shape (stop - start, d)
+            ``Delta_k = gamma * r_k * u_k``, of the sampler's dtype. The
+            caller may modify them in place.
+        lengths : torch.Tensor of shape (stop - start,), float64
+            ``||Delta_k|| = gamma * r_k``.
         """
         if stop <= start:
             empty = torch.zeros((0, self.n_params), dtype=self.dtype)
             return empty, torch.zeros(0, dtype=torch.float64)
         if self.sampler == "qmc":
-            return self._draw_qmc(start, stop)
-        if self.sampler == "orthogonal":
-            return self._draw_orthogonal(start, stop)
+            z, p = self._qmc_points(start, stop)
+        elif self.sampler == "orthogonal":
+            z, p = self._orthogonal_rows(start, stop)
+        else:
+            indices = np.arange(start, stop)
+            if self.sampler == "antithetic":
+                return self._draw_antithetic(indices, gamma)
+            z, p = _gaussians_and_uniforms(
+                self.seed, indices, self.n_params, self.dtype
+            )
+        lengths = gamma * self._radii(p)
+        # One pass scales every row to its length: z * (gamma r / ||z||).
+        z *= _row_factors(z, lengths)[:, None]
+        return z, lengths
 
-        indices = np.arange(start, stop)
-        if self.sampler == "antithetic":
-            # Both members of a pair share one draw; generate it once.
-            pairs, position = np.unique(indices // 2, return_inverse=True)
-            z, p = _gaussians_and_uniforms(self.seed, pairs, self.n_params, self.dtype)
-            z = _normalize_rows(z)
-            directions = torch.empty((len(indices), self.n_params), dtype=self.dtype)
-            # Strided copies: per-row or index_select copies of wide rows are
-            # far slower. Even indices take +z of their pair, odd ones -z.
-            for parity in (0, 1):
-                first = (parity - start) % 2
-                rows = directions[first::2]
-                pair = (start + first) // 2 - start // 2
-                source = z[pair : pair + rows.shape[0]]
-                if parity:
-                    torch.neg(source, out=rows)
-                else:
-                    rows.copy_(source)
-            return directions, self._radii(p[position])
-        z, p = _gaussians_and_uniforms(self.seed, indices, self.n_params, self.dtype)
-        return _normalize_rows(z), self._radii(p)
+    def _draw_antithetic(self, indices, gamma):
+        # Both members of a pair share one draw; generate it once.
+        start = int(indices[0])
+        pairs, position = np.unique(indices // 2, return_inverse=True)
+        z, p = _gaussians_and_uniforms(self.seed, pairs, self.n_params, self.dtype)
+        pair_lengths = gamma * self._radii(p)
+        factors = _row_factors(z, pair_lengths)[:, None]
+        deltas = torch.empty((len(indices), self.n_params), dtype=self.dtype)
+        # Strided writes: per-row or index_select copies of wide rows are far
+        # slower. Even indices take +z of their pair, odd ones -z.
+        for parity in (0, 1):
+            first = (parity - start) % 2
+            rows = deltas[first::2]
+            pair = (start + first) // 2 - start // 2
+            source = z[pair : pair + rows.shape[0]]
+            scale = factors[pair : pair + rows.shape[0]]
+            torch.mul(source, -scale if parity else scale, out=rows)
+        return deltas, pair_lengths[torch.from_numpy(position)]
 
     def _radii(self, uniforms):
         radii = unit_radius(
@@ -198,7 +208,7 @@ class PerturbationSampler:
         )
         return torch.from_numpy(radii)
 
-    def _draw_qmc(self, start, stop):
+    def _qmc_points(self, start, stop):
         engine = stats.qmc.Sobol(
             self.n_params + 1, scramble=True, seed=_stream_seed(self.seed, 1, 0)
         )
@@ -211,7 +221,7 @@ class PerturbationSampler:
             points = engine.random(stop - start)
         points = np.clip(points, 1e-16, 1.0 - 1e-16)
         z = torch.from_numpy(stats.norm.ppf(points[:, : self.n_params]))
-        return _normalize_rows(z.to(self.dtype)), self._radii(points[:, -1])
+        return z.to(self.dtype), points[:, -1]
 
     def _block_width(self):
         return min(self.n_params, MAX_ORTHOGONAL_BLOCK)
@@ -234,7 +244,7 @@ class PerturbationSampler:
             self._block_cache = {block: (q.T.contiguous(), uniforms)}
         return self._block_cache[block]
 
-    def _draw_orthogonal(self, start, stop):
+    def _orthogonal_rows(self, start, stop):
         width = self._block_width()
         directions, uniforms = [], []
         k = start
@@ -246,5 +256,5 @@ class PerturbationSampler:
             directions.append(q[k - first : end - first])
             uniforms.append(p[k - first : end - first])
             k = end
-        # A copy: callers may scale the directions in place.
-        return torch.cat(directions), self._radii(np.concatenate(uniforms))
+        # A copy, which draw() scales in place.
+        return torch.cat(directions), np.concatenate(uniforms)

@@ -15,7 +15,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
-    check_is_fitted,
     validate_data,
 )
 
@@ -28,6 +27,7 @@ from sknntk._montecarlo import DEFAULT_CHUNK_BYTES
 from sknntk._params import (
     KERNEL_CONSTRAINTS,
     KERNEL_DEFAULTS,
+    check_fitted,
     kernel_params,
     restore_state_on_error,
 )
@@ -195,7 +195,7 @@ class _BaseNNTKRidge(BaseEstimator):
         return self
 
     def _decision(self, X):
-        check_is_fitted(self, "kernel_")
+        check_fitted(self, "kernel_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         kernel = self.kernel_
         X_t = as_tensor(X, kernel._fmodel.dtype)
@@ -449,7 +449,7 @@ class NNTKRegressor(MultiOutputMixin, RegressorMixin, _BaseNNTKRidge):
             Without the first axis when ``times`` is a scalar, and without the
             last one when ``y`` was one-dimensional.
         """
-        check_is_fitted(self, "kernel_")
+        check_fitted(self, "kernel_")
         if getattr(self, "flow_", None) is None:
             raise ValueError(
                 "predict_path needs an estimator fitted with time set, for "

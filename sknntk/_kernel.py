@@ -14,7 +14,7 @@ from sklearn.base import (
 )
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 from tqdm.auto import tqdm
 
 from sknntk import _cache
@@ -30,6 +30,7 @@ from sknntk._functional import (
 from sknntk._params import (
     KERNEL_CONSTRAINTS,
     KERNEL_DEFAULTS,
+    check_fitted,
     restore_state_on_error,
 )
 from sknntk.exceptions import PrecisionWarning, SknntkWarning
@@ -601,7 +602,7 @@ class NonlocalNTKKernel(
         K : ndarray of shape (n_samples_X, n_samples_fit)
             With ``output="features"``, shape (n_samples_X, n_features_out).
         """
-        check_is_fitted(self, "n_params_")
+        check_fitted(self, "n_params_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         X_t = as_tensor(X, self._fmodel.dtype)
         if self.output == "features":

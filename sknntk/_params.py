@@ -4,9 +4,12 @@ import contextlib
 from numbers import Integral, Real
 
 import torch
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from sknntk._perturbations import DISTRIBUTIONS, PERTURBATIONS, SAMPLERS
+from sknntk.exceptions import NotFittedError
 from sknntk.models import ACTIVATIONS
 
 KERNELS = ("ntk", "nonlocal", "attention")
@@ -90,3 +93,11 @@ def restore_state_on_error(estimator):
         estimator.__dict__.clear()
         estimator.__dict__.update(saved)
         raise
+
+
+def check_fitted(estimator, attribute):
+    """Raise :class:`sknntk.exceptions.NotFittedError` unless ``fit`` has run."""
+    try:
+        check_is_fitted(estimator, attribute)
+    except _SklearnNotFittedError as error:
+        raise NotFittedError(str(error)) from None

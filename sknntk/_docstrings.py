@@ -31,8 +31,8 @@ model : torch.nn.Module, callable or None, default=None
         ``||Delta||`` does not grow with the number of parameters.
     form : {"expectation", "gradient"}, default="expectation"
         ``"expectation"`` averages ``delta_k(x) . delta_k(x') / ||Delta_k||**2``;
-        ``"gradient"`` multiplies two Monte Carlo nonlocal gradients
-        (biased by ``O(1/N)``).
+        ``"gradient"`` multiplies two Monte Carlo nonlocal gradients, which
+        biases it upwards by a relative ``O(d/N)`` for independent draws.
     normalize : bool, default=True
         Scale the estimate by ``c = d`` (the number of parameters) so that it
         tends to the exact NTK as ``gamma -> 0`` for a smooth network. With
@@ -55,7 +55,8 @@ model : torch.nn.Module, callable or None, default=None
         the same for every value and every joblib backend.
     device : str, torch.device or list, default="cpu"
         Where the forward passes run, for example ``"cuda"`` or a list of
-        devices that chunks are spread over. Fitted state stays on the CPU.
+        devices that Monte Carlo chunks are spread over (the exact NTK uses
+        the first). Fitted state stays on the CPU.
     dtype : {"float64", "float32"}, default="float64"
         Floating-point type of the network and of the kernel.
     sample_chunk_size : int or "auto", default="auto"

@@ -121,7 +121,7 @@ class NonlocalNTKKernel(
         Number ``N`` of perturbations used (0 for the exact NTK).
     seed_ : int
         Seed of the perturbations.
-    X_fit_ : ndarray of shape (n_samples_fit, n_features_in_)
+    X_fit_ : ndarray of shape (n_samples_fit, n_features)
         The training rows.
     features_fit_ : ndarray of shape (n_samples_fit, n_features_out) or None
         Feature map of the training rows (Monte Carlo kernels only).
@@ -621,8 +621,18 @@ class NonlocalNTKKernel(
         """Return ``K(X_fit, X_fit)``."""
         if self.kernel == "ntk":
             X_t = as_tensor(self.X_fit_, self._fmodel.dtype)
-            return exact_ntk(self._fmodel, X_t, X_t, self._exact_rows())
+            return self._exact(X_t, X_t)
         return self.features_fit_ @ self.features_fit_.T
+
+    def _exact(self, X_t, Y_t):
+        """Return the exact NTK ``K(X, Y)`` computed on the first device."""
+        device = self._compute_devices()[0]
+        if device.type == "cpu":
+            return exact_ntk(self._fmodel, X_t, Y_t, self._exact_rows())
+        fmodel = self._fmodel.copy(device)
+        X_device = X_t.to(device)
+        Y_device = X_device if Y_t is X_t else Y_t.to(device)
+        return exact_ntk(fmodel, X_device, Y_device, self._exact_rows())
 
     def _exact_rows(self):
         """Rows per chunk of the exact NTK; None lets each path size its own."""
@@ -701,7 +711,7 @@ class NonlocalNTKKernel(
         )
         if self.kernel == "ntk":
             X_fit = as_tensor(self.X_fit_, self._fmodel.dtype)
-            return exact_ntk(self._fmodel, X_t, X_fit, self._exact_rows())
+            return self._exact(X_t, X_fit)
         gram = np.empty((X_t.shape[0], n_fit), dtype=self.features_fit_.dtype)
         for start, block in self._iter_feature_blocks(X_t):
             gram[start : start + block.shape[0]] = block @ self.features_fit_.T

@@ -13,6 +13,7 @@ DISPLAY_NAMES = {
     "sign": "step (sign)",
     "piecewise": "piecewise",
     "relu": "ReLU",
+    "tanh": "tanh",
     "square_wave": "square wave",
     "sawtooth": "sawtooth",
     "weierstrass": "Weierstrass-like",

@@ -120,7 +120,7 @@ def _spectrum_section(results):
 
 def _alignment_section(results):
     lines = ["## Kernel-target alignment", ""]
-    lines += _figure_lines(results["figures"], "alignment_")
+    lines += _figure_lines(results["figures"], "alignment_sign")
     alignment = results["alignment"]
     rows = []
     for activation, entry in alignment["networks"].items():
@@ -144,6 +144,44 @@ def _alignment_section(results):
         f"nonlocal, N = {largest_n}",
     ]
     lines.append(f"Alignment with the {alignment['target']} target.")
+    lines.append("")
+    return lines + _table(header, rows) + [""]
+
+
+def _alignment_training_section(results):
+    lines = ["## Kernel-target alignment over training", ""]
+    lines += _figure_lines(results["figures"], "alignment_training_")
+    entry = results["alignment_training"]
+    rows = []
+    for training in entry["trainings"].values():
+        network = DISPLAY_NAMES[training["network"]["activation"]]
+        for kernel, record in training["kernels"].items():
+            rows.append(
+                [
+                    f"{network}, {training['optimizer']}",
+                    kernel,
+                    _number(record["alignment"][0]),
+                    _number(record["alignment"][-1]),
+                    _number(record["distance"][-1]),
+                    _number(record["loss"][0]),
+                    _number(record["loss"][-1]),
+                ]
+            )
+    header = [
+        "training",
+        "kernel",
+        "alignment at step 0",
+        "alignment at the last step",
+        "distance from step 0",
+        "loss at step 0",
+        "loss at the last step",
+    ]
+    lines.append(
+        f"Alignment with the {entry['target']} target before and after "
+        f"{results['settings']['training_steps']} training steps, and the "
+        "distance 1 - <K_0, K>_F / (||K_0||_F ||K||_F) of the last Gram matrix "
+        "from the first."
+    )
     lines.append("")
     return lines + _table(header, rows) + [""]
 
@@ -268,6 +306,7 @@ def write_report(results, path):
     lines += _heatmap_section(results)
     lines += _spectrum_section(results)
     lines += _alignment_section(results)
+    lines += _alignment_training_section(results)
     lines += _regression_section(results)
     lines += _classification_section(results)
     lines += _footer(results)

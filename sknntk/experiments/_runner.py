@@ -25,6 +25,7 @@ from sknntk.experiments._settings import (
     make_settings,
 )
 from sknntk.experiments._spectrum import run_spectrum
+from sknntk.experiments._training import run_alignment_training
 from sknntk.plotting import _import_matplotlib
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,13 @@ def _tasks(settings, out_dir):
         for name in SPECTRUM_ACTIVATIONS
     ]
     tasks.append(Task("alignment", None, lambda: run_alignment(settings, out_dir)))
+    tasks.append(
+        Task(
+            "alignment_training",
+            None,
+            lambda: run_alignment_training(settings, out_dir),
+        )
+    )
     tasks += [
         Task("regression", name, lambda n=name: run_regression(n, settings))
         for name in REGRESSION_DATASETS

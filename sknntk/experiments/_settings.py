@@ -7,6 +7,9 @@ import dataclasses
 HEATMAP_ACTIVATIONS = ("sign", "piecewise", "relu", "square_wave", "weierstrass")
 SPECTRUM_ACTIVATIONS = ("sign", "relu", "weierstrass")
 ALIGNMENT_ACTIVATIONS = ("sign", "relu")
+# Hidden activation of the network trained by gradient descent, a smooth
+# surrogate of the step network trained by nonlocal gradient descent.
+TRAINING_SURROGATE_ACTIVATION = "tanh"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +44,16 @@ class Settings:
     alignment_gammas: tuple = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
     alignment_gamma_n_samples: int = 512
     alignment_n_samples: tuple = (16, 64, 256, 1024, 4096)
+
+    # Alignment over training steps, on the alignment grid with the mean
+    # squared error. Both networks take the same number of full-batch steps.
+    # The learning rates keep both runs stable at the full and quick sizes.
+    training_steps: int = 400
+    training_record_every: int = 20
+    training_kernel_n_samples: int = 256
+    training_adam_learning_rate: float = 0.01
+    training_nonlocal_learning_rate: float = 0.001
+    training_nonlocal_n_samples: int = 64
 
     # Regression and classification on held-out data. Every grid-search
     # candidate refits the kernel, so these networks are narrower.
@@ -99,6 +112,10 @@ def make_settings(*, quick=False, seed=0, n_jobs=1):
         alignment_gammas=(0.01, 0.1, 1.0),
         alignment_gamma_n_samples=64,
         alignment_n_samples=(16, 64),
+        training_steps=40,
+        training_record_every=10,
+        training_kernel_n_samples=64,
+        training_nonlocal_n_samples=16,
         regression_rows=60,
         cv_folds=2,
         model_n_samples=64,

@@ -100,8 +100,10 @@ def main():
     if args.quick:
         cases = [(256, 32), (64, 128)]
     peak = matmul_gflops()
-    print(f"machine: {platform.processor() or platform.machine()}, "
-          f"torch threads: {torch.get_num_threads()}, torch {torch.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"torch threads: {torch.get_num_threads()}, torch {torch.__version__}"
+    )
     print(f"2048x2048 float32 matmul: {peak:.1f} GFLOP/s")
     header = (
         f"{'n':>6} {'N':>6} {'library s':>10} {'naive s':>9} {'GFLOP/s':>8} "

@@ -56,8 +56,8 @@ def build_parser():
         description=(
             "Recompute the appendix figures of 'Nonlocal Neural Tangent Kernels "
             "via Parameter-Space Interactions' (kernel heatmaps, spectrum "
-            "convergence, alignment curves) for networks with nonsmooth "
-            "activations, and the held-out "
+            "convergence, alignment curves, alignment over training steps) for "
+            "networks with nonsmooth activations, and the held-out "
             "regression and classification tables. Writes PNG figures, "
             "report.md and results.json into DIR. Needs matplotlib "
             '(pip install "sknntk[plot]").'

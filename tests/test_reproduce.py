@@ -12,8 +12,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sknntk._cli import main
-from sknntk.datasets import TARGETS
+from sknntk.datasets import TARGETS, make_grid
 from sknntk.experiments import make_settings
+from sknntk.experiments._common import build_network
 from sknntk.experiments._regression import (
     CLASSIFICATION_MODELS,
     REGRESSION_MODELS,
@@ -24,6 +25,7 @@ from sknntk.experiments._settings import (
     HEATMAP_ACTIVATIONS,
     SPECTRUM_ACTIVATIONS,
 )
+from sknntk.experiments._training import TRACKED_KERNELS, TRAININGS, record_steps
 
 pytest.importorskip("matplotlib")
 
@@ -51,7 +53,7 @@ def run(tmp_path_factory):
 def _expected_figures():
     names = [f"heatmap_{name}.png" for name in HEATMAP_ACTIVATIONS]
     names += [f"spectrum_{name}.png" for name in SPECTRUM_ACTIVATIONS]
-    return [*names, "alignment_sign.png"]
+    return [*names, "alignment_sign.png", "alignment_training_sign.png"]
 
 
 def _finite(value):
@@ -106,6 +108,7 @@ def test_reproduce_records_settings_and_versions(run):
         "heatmaps",
         "spectrum",
         "alignment",
+        "alignment_training",
         "regression",
         "classification",
     }
@@ -222,3 +225,72 @@ def test_reproduce_alignment_curves(run):
             values = entry[curve]["alignment"]
             assert len(values) == len(entry[curve]["x"])
             assert all(-1.0 <= value <= 1.0 for value in values), (activation, curve)
+
+
+def test_reproduce_alignment_training_records(run):
+    _, results = run
+    settings = make_settings(quick=True, seed=SEED)
+    entry = results["alignment_training"]
+    assert entry["target"] == "sign"
+    assert set(entry["trainings"]) == {training.key for training in TRAININGS}
+    steps = record_steps(settings)
+    assert steps[0] == 0
+    assert steps[-1] == settings.training_steps
+    assert all(later > earlier for earlier, later in zip(steps, steps[1:]))
+
+    for key, training in entry["trainings"].items():
+        losses = training["loss"]
+        assert len(losses) == settings.training_steps + 1, key
+        assert all(_finite(loss) and loss >= 0 for loss in losses), key
+        # Both optimizers fit the target at least partly in the quick run.
+        assert losses[-1] < 0.8 * losses[0], key
+
+        assert set(training["kernels"]) == {kernel for kernel, _ in TRACKED_KERNELS}
+        for kernel, record in training["kernels"].items():
+            assert record["step"] == steps, (key, kernel)
+            assert record["loss"] == [losses[step] for step in steps], (key, kernel)
+            for value in record["alignment"]:
+                assert _finite(value), (key, kernel)
+                assert -1.0 <= value <= 1.0, (key, kernel)
+            assert record["distance"][0] == pytest.approx(0.0, abs=1e-12), key
+            assert all(_finite(value) for value in record["distance"]), (key, kernel)
+
+
+def _closed_form_ntk(network, X):
+    """Exact NTK of a one-hidden-layer MLP with the standard parameterization.
+
+    K(x, x') = h(x) . h(x') + 1 + sum_j v_j**2 s_j(x) s_j(x') (x x' + 1), with
+    h the hidden activations, v the output weights and s_j the derivative of
+    unit j, which autograd takes as zero for sign units.
+    """
+    hidden, output = network.layers
+    w = hidden.weight.detach().numpy()[:, 0]
+    b = hidden.bias.detach().numpy()
+    v = output.weight.detach().numpy()[0]
+    x = X[:, 0]
+    pre_activation = np.outer(x, w) + b
+    if network.activation.__class__.__name__ == "Tanh":
+        h = np.tanh(pre_activation)
+        slope = 1.0 - h**2
+    else:
+        h = np.sign(pre_activation)
+        slope = np.zeros_like(h)
+    output_layer = h @ h.T + 1.0
+    hidden_layer = (slope * v**2) @ slope.T * (np.outer(x, x) + 1.0)
+    return output_layer + hidden_layer
+
+
+def test_reproduce_alignment_training_starts_at_ntk(run):
+    # At step 0 the networks are the seeded initial ones, so the recorded
+    # exact NTK alignment must equal that of the closed-form NTK.
+    _, results = run
+    settings = make_settings(quick=True, seed=SEED)
+    X, y = make_grid("sign", settings.alignment_points, domain=settings.domain)
+    for training in TRAININGS:
+        network = build_network(training.activation, 1, settings)
+        K = _closed_form_ntk(network, X)
+        expected = y @ K @ y / (np.linalg.norm(K) * (y @ y))
+
+        record = results["alignment_training"]["trainings"][training.key]
+        recorded = record["kernels"]["ntk"]["alignment"][0]
+        assert recorded == pytest.approx(expected, rel=1e-10), training.key

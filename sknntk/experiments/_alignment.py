@@ -2,8 +2,10 @@
 
 Each panel of the figure is one curve function from :data:`ALIGNMENT_CURVES`:
 it takes a network, the grid and its targets, and returns the values of its
-variable with the nonlocal kernel's alignment at each. Another curve, for
-example the alignment over training steps, is one more entry.
+variable with the nonlocal kernel's alignment at each. Another curve of a
+fixed network is one more entry. The alignment over training steps trains
+networks of its own and has its own figure, in
+:mod:`sknntk.experiments._training`.
 """
 
 import collections

@@ -47,7 +47,9 @@ class Settings:
 
     # Alignment over training steps, on the alignment grid with the mean
     # squared error. Both networks take the same number of full-batch steps.
-    # The learning rates keep both runs stable at the full and quick sizes.
+    # With these learning rates both losses fell at the full size (seeds 0 to
+    # 2) and the quick size (seeds 0 to 5). Wider networks of the standard
+    # parameterization have a stiffer output layer and need smaller rates.
     training_steps: int = 400
     training_record_every: int = 20
     training_kernel_n_samples: int = 256

@@ -14,6 +14,7 @@ steps:
 
 import logging
 import math
+import threading
 import time
 
 import numpy as np
@@ -28,7 +29,12 @@ logger = logging.getLogger(__name__)
 # Memory that one chunk of perturbed forward passes may use when the chunk
 # sizes are chosen automatically.
 DEFAULT_CHUNK_BYTES = 256 * 2**20
-MAX_SAMPLE_CHUNK = 64
+# Activations of one batched forward pass that keep matrix products in cache;
+# 8 MiB measured fastest for an MLP 8-256-256-1 on a 2-core x86_64 machine.
+CACHE_BYTES = 8 * 2**20
+MAX_SAMPLE_CHUNK = 16
+# Rows per plain forward pass when computing f(X; theta) once for all chunks.
+_REFERENCE_ROWS = 4096
 
 
 class ChunkPlan:
@@ -53,25 +59,28 @@ class ChunkPlan:
 
 
 def plan_chunks(fmodel, X, sample_chunk="auto", row_chunk="auto", budget=None):
-    """Choose chunk sizes so that one chunk stays within ``budget`` bytes.
+    """Choose the perturbation and row chunk sizes of the forward passes.
 
-    A chunk of ``c`` perturbations over ``r`` rows holds about
-    ``c * (3 * d * 8 + r * a * itemsize * 2)`` bytes, where ``a`` is the number
-    of activations that one forward pass stores per row (measured with forward
-    hooks). The sizes depend on the model and the budget only, never on the
-    number of workers.
+    One batched forward pass over ``c`` perturbations and ``r`` rows stores
+    ``c * r * a`` activations, where ``a`` is the number of activations per
+    row (measured with forward hooks). Matrix products run near peak only
+    while those activations stay in the processor's cache, so ``c * r`` is
+    sized to keep them near ``CACHE_BYTES``, with ``c`` at most 16 so that
+    each product keeps enough rows. Perturbations cost ``3 * d * 8`` bytes
+    each and ``c`` also respects ``budget``. The sizes depend on the model,
+    the dtype and the budget only, never on the number of workers.
     """
     budget = DEFAULT_CHUNK_BYTES if budget is None else budget
     itemsize = torch.finfo(fmodel.dtype).bits // 8
-    per_row = fmodel.activation_size(X) * itemsize * 2
+    per_row = max(1, fmodel.activation_size(X) * itemsize)
     per_sample = 3 * fmodel.n_params * 8
-    n_rows = X.shape[0]
+    sample_rows = max(256, CACHE_BYTES // per_row)
 
-    if row_chunk == "auto":
-        row_chunk = max(1, min(n_rows, 4096, budget // max(per_row, 1)))
     if sample_chunk == "auto":
-        sample_chunk = budget // (per_sample + row_chunk * per_row)
-        sample_chunk = max(1, min(MAX_SAMPLE_CHUNK, sample_chunk))
+        sample_chunk = min(MAX_SAMPLE_CHUNK, sample_rows // 64, budget // per_sample)
+        sample_chunk = max(1, sample_chunk)
+    if row_chunk == "auto":
+        row_chunk = max(1, min(X.shape[0], sample_rows // sample_chunk))
     return ChunkPlan(sample_chunk, row_chunk)
 
 
@@ -110,22 +119,37 @@ def _chunk_task(fmodel, sampler, X, start, stop, gamma, row_chunk, device, threa
     """Compute ``R_k(x)`` for perturbations ``start..stop-1`` and every row of X."""
     tic = time.perf_counter()
     with _pinned_threads(threads):
-        # A private copy: functional_call swaps the module's attributes, so a
-        # module must not be shared by threads.
-        local = fmodel.copy(device)
+        # functional_call swaps the module's attributes, so a task on a worker
+        # thread (threading backend) works on a private copy; so does one on
+        # another device.
+        shared = threading.current_thread() is threading.main_thread()
+        if shared and torch.device(device).type == "cpu":
+            local = fmodel
+        else:
+            local = fmodel.copy(device)
         deltas, norms = draw_perturbations(sampler, start, stop, gamma, fmodel.dtype)
         # In place: the perturbations are not needed after this.
         thetas = deltas.to(local.device)
         thetas += local.theta
         scale = (1.0 / norms).to(fmodel.dtype).to(local.device)
-        n_rows, width = X.shape[0], None
-        out = None
-        max_output = 0.0
+        # f(X; theta) on the same device as the perturbed passes, so that the
+        # differences carry no rounding differences between devices.
+        reference = torch.cat(
+            [
+                local.forward(X[lo : lo + _REFERENCE_ROWS].to(local.device))
+                for lo in range(0, X.shape[0], _REFERENCE_ROWS)
+            ]
+        )
+        n_rows = X.shape[0]
+        out = np.empty(
+            (n_rows, stop - start, reference.shape[1]),
+            dtype=torch.empty(0, dtype=fmodel.dtype).numpy().dtype,
+        )
         max_difference = 0.0
         for first in range(0, n_rows, row_chunk):
             rows = X[first : first + row_chunk].to(local.device)
-            reference = local.forward(rows)
-            difference = local.forward_batch(thetas, rows) - reference
+            base = reference[first : first + row_chunk]
+            difference = local.forward_batch(thetas, rows) - base
             # One pass: the maximum is NaN or infinite when any entry is.
             largest = difference.abs().max().item()
             if not math.isfinite(largest):
@@ -134,13 +158,9 @@ def _chunk_task(fmodel, sampler, X, start, stop, gamma, row_chunk, device, threa
                     f"gamma={gamma}. Use a smaller gamma, or dtype='float64' if "
                     "the model overflows in float32."
                 )
-            max_output = max(max_output, reference.abs().max().item())
             max_difference = max(max_difference, largest)
-            scaled = (difference * scale[:, None, None]).permute(1, 0, 2).cpu().numpy()
-            if out is None:
-                width = scaled.shape[2]
-                out = np.empty((n_rows, stop - start, width), dtype=scaled.dtype)
-            out[first : first + rows.shape[0]] = scaled
+            difference *= scale[:, None, None]
+            out[first : first + rows.shape[0]] = difference.permute(1, 0, 2).cpu()
     logger.debug(
         "perturbations %d-%d on %d rows (%s): %.3f s",
         start,
@@ -149,6 +169,7 @@ def _chunk_task(fmodel, sampler, X, start, stop, gamma, row_chunk, device, threa
         device,
         time.perf_counter() - tic,
     )
+    max_output = reference.abs().max().item() if reference.numel() else 0.0
     return out, norms.numpy(), max_output, max_difference
 
 

@@ -124,7 +124,8 @@ class _BaseNNTKRidge(BaseEstimator):
         if alpha.ndim > 1 or (alpha.ndim == 1 and alpha.shape[0] not in (1, n_targets)):
             raise ValueError(
                 f"alpha has shape {alpha.shape}, but there are {n_targets} "
-                "targets. Pass one float or one value per target."
+                "target columns (one per target, or per class beyond two "
+                "classes). Pass one float or one value per column."
             )
         if np.any(alpha < 0) or not np.all(np.isfinite(alpha)):
             raise ValueError(f"alpha must be finite and >= 0, got {self.alpha!r}.")
@@ -165,10 +166,14 @@ class _BaseNNTKRidge(BaseEstimator):
             and n_rows * planned * X_valid.itemsize <= DEFAULT_CHUNK_BYTES
         )
         kernel._fit(X_valid, store_features=store)
-        if self.solver == "auto" and kernel.kernel == "ntk":
-            solver = "primal" if n_rows > self._feature_count(kernel) else "dual"
-
         X_t = as_tensor(X_valid, kernel._fmodel.dtype)
+        if self.solver == "auto":
+            # The feature count N * m is known only now that the network ran.
+            solver = "primal" if n_rows > self._feature_count(kernel) else "dual"
+            if solver == "dual" and kernel.kernel != "ntk":
+                if kernel.features_fit_ is None:
+                    kernel.features_fit_ = kernel._feature_map(X_t)
+
         self.dual_coef_, self.coef_ = None, None
         self.alpha_, self.loo_errors_ = alpha, None
         if self.alphas is not None:
@@ -282,7 +287,7 @@ class NNTKRegressor(MultiOutputMixin, RegressorMixin, _BaseNNTKRidge):
 
     _parameter_constraints = {
         **_BaseNNTKRidge._parameter_constraints,
-        "time": [Interval(Real, 0, None, closed="left"), None],
+        "time": [Interval(Real, 0, np.inf, closed="both"), None],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
     }
 
@@ -376,6 +381,8 @@ class NNTKRegressor(MultiOutputMixin, RegressorMixin, _BaseNNTKRidge):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
+        if self.time is not None:
+            self._check_flow_options(sample_weight)
         if self.time is not None and self.solver == "primal":
             raise ValueError(
                 "time is set, which needs the Gram matrix of the training rows, "
@@ -387,6 +394,19 @@ class NNTKRegressor(MultiOutputMixin, RegressorMixin, _BaseNNTKRidge):
         if self.time is None:
             return self._fit_ridge(X, Y, sample_weight)
         return self._fit_flow(X, Y)
+
+    def _check_flow_options(self, sample_weight):
+        if sample_weight is not None:
+            raise ValueError(
+                "sample_weight is not supported with time set: gradient flow on "
+                "the squared loss weighs every row equally. Drop sample_weight "
+                "or set time=None for weighted kernel ridge regression."
+            )
+        if self.alphas is not None:
+            raise ValueError(
+                "alphas is not used with time set, because gradient flow has no "
+                "ridge penalty. Set alphas=None, or time=None to choose alpha."
+            )
 
     def _fit_flow(self, X, Y):
         """Store what the kernel-regime prediction needs: K's eigenbasis and f_0."""

@@ -41,11 +41,20 @@ def as_tensor(X, dtype):
 
 def resolve_devices(device):
     """Return a list of torch devices from a name, a device or a list of them."""
-    if isinstance(device, list | tuple):
-        devices = [torch.device(d) for d in device]
-    else:
-        devices = [torch.device(device)]
+    names = list(device) if isinstance(device, list | tuple) else [device]
+    try:
+        devices = [torch.device(name) for name in names]
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a torch device ({_first_line(exc)}). Use "
+            "'cpu', 'cuda', 'cuda:N' or a list of them."
+        ) from exc
     for d in devices:
+        if d.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(
+                f"device={device!r} is not supported: sknntk runs its forward "
+                "passes on 'cpu', 'cuda' (or 'cuda:N') and 'mps' devices."
+            )
         if d.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(
                 f"device={device!r} asks for CUDA, but torch.cuda.is_available() "
@@ -156,6 +165,12 @@ class FunctionalModel:
 
     def _call(self, flat, X):
         out = functional_call(self.module, (self.unflatten(flat), self.buffers), (X,))
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(
+                f"The model returned a {type(out).__name__}, but sknntk needs one "
+                "tensor of shape (n_rows, ...) per forward pass. Wrap the model "
+                "so that forward returns a tensor."
+            )
         return out.reshape(X.shape[0], -1)
 
     def forward(self, X, flat=None):

@@ -97,9 +97,9 @@ class NonlocalNTKKernel(
 
     The same perturbations serve ``fit`` and ``transform``, so ``K(X, X)`` is
     symmetric positive semidefinite. Perturbation ``k`` depends only on the
-    fitted seed and ``k``: a larger ``N`` extends a smaller one, and the
-    kernel does not depend on ``n_jobs``, the joblib backend or the chunk
-    sizes.
+    fitted seed, ``k`` and the dtype it is drawn in: a larger ``N`` extends a
+    smaller one, the kernel does not depend on ``n_jobs`` or the joblib
+    backend, and the chunk sizes change it only by rounding.
 
     Parameters
     ----------
@@ -279,7 +279,17 @@ class NonlocalNTKKernel(
             )
         if isinstance(self.model, torch.nn.Module):
             return self.model
-        module = self.model(n_features)
+        if isinstance(self.model, type):
+            raise TypeError(
+                f"model is the class {self.model.__name__}, not a module. Pass an "
+                f"instance such as {self.model.__name__}(...), or a function that "
+                "takes the number of features and returns one."
+            )
+        # Seed torch's global generator from random_state for the callable's
+        # initialization, and put the caller's random state back afterwards.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            module = self.model(n_features)
         if not isinstance(module, torch.nn.Module):
             raise TypeError(
                 "model is a callable, so it must return a torch.nn.Module when "
@@ -484,6 +494,7 @@ class NonlocalNTKKernel(
         if not auto:
             std_error = self._std_error(R_cal, norms, self._batch_bounds(n_samples))
         self.kernel_std_error_ = std_error
+        self._warn_if_tol_missed()
 
         if self.kernel == "attention":
             weights = mc.attention_weights(R_cal, norms, self.attention_temperature_)
@@ -567,7 +578,21 @@ class NonlocalNTKKernel(
                 )
                 if std_error <= self.tol:
                     break
+        if not np.isfinite(std_error) and len(bounds) >= 2:
+            std_error = self._std_error(
+                np.concatenate(parts, axis=1), np.concatenate(norm_parts), bounds
+            )
         return np.concatenate(parts, axis=1), np.concatenate(norm_parts), std_error
+
+    def _warn_if_tol_missed(self):
+        if self.n_samples == "auto" and not self.kernel_std_error_ <= self.tol:
+            warnings.warn(
+                f"n_samples='auto' stopped at max_samples={self.max_samples} with "
+                f"a relative standard error of {self.kernel_std_error_:.3g}, above "
+                f"tol={self.tol}. Raise max_samples or tol.",
+                SknntkWarning,
+                stacklevel=5,
+            )
 
     def _check_precision(self, stats):
         eps = torch.finfo(self._fmodel.dtype).eps
@@ -619,6 +644,15 @@ class NonlocalNTKKernel(
 
     def _fit_gram(self):
         """Return ``K(X_fit, X_fit)``."""
+        n_fit = self.X_fit_.shape[0]
+        check_memory(
+            n_fit,
+            n_fit,
+            self.X_fit_.itemsize,
+            "The Gram matrix K(X_fit, X_fit)",
+            "Use output='features' for the random-feature map, or "
+            "NNTKRegressor(solver='primal'), which never forms an n x n matrix.",
+        )
         if self.kernel == "ntk":
             X_t = as_tensor(self.X_fit_, self._fmodel.dtype)
             return self._exact(X_t, X_t)

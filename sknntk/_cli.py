@@ -3,6 +3,7 @@
 import argparse
 import contextlib
 import logging
+import os
 import pathlib
 import sys
 
@@ -132,6 +133,30 @@ def _step_logging(enabled):
         logger.setLevel(previous_level)
 
 
+def _describe_output_error(error, out):
+    """Return a one-line message for an OSError on the output directory, or None.
+
+    None means that the error concerns another path, so the caller re-raises it.
+    """
+    if error.strerror is None:
+        # Raised by reproduce itself with a complete message, for example
+        # when the output path is an existing file.
+        return str(error)
+    if error.filename is None:
+        return None
+
+    path = pathlib.Path(os.fsdecode(error.filename)).absolute()
+    out = pathlib.Path(out).absolute()
+    if path == out or path in out.parents:
+        return f"failed to create the output directory '{out}': {error.strerror}."
+    if out in path.parents:
+        return (
+            f"failed to write '{path}' in the output directory '{out}': "
+            f"{error.strerror}."
+        )
+    return None
+
+
 def _run_reproduce(args):
     from sknntk.experiments import reproduce
 
@@ -144,8 +169,14 @@ def _run_reproduce(args):
                 n_jobs=args.n_jobs,
                 verbose=args.verbosity,
             )
-    except (ImportError, NotADirectoryError, PermissionError) as error:
+    except ImportError as error:
         print(f"sknntk reproduce: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        message = _describe_output_error(error, args.out)
+        if message is None:
+            raise
+        print(f"sknntk reproduce: error: {message}", file=sys.stderr)
         return 1
 
     if args.verbosity >= 1:

@@ -1,7 +1,10 @@
 """An adapter that lets scikit-learn's Gaussian processes use the (nonlocal) NTK."""
 
+import inspect
+
 import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sknntk._kernel import NonlocalNTKKernel
 from sknntk._params import KERNEL_DEFAULTS
@@ -34,6 +37,8 @@ class NNTKGPKernel(Kernel):
     kernel : {"nonlocal", "attention", "ntk"}, default="nonlocal"
     gamma : float, default=0.1
     n_samples : int, default=256
+        ``"auto"`` is not accepted, because the number of samples it chooses
+        depends on the data the kernel is evaluated on.
     distribution : {"gaussian", "uniform"}, default="gaussian"
     sampler : {"antithetic", "iid", "orthogonal", "qmc"}, default="antithetic"
     perturbation : {"isotropic", "directional"}, default="isotropic"
@@ -47,6 +52,13 @@ class NNTKGPKernel(Kernel):
     dtype : {"float64", "float32"}, default="float64"
     random_state : int, default=0
         Seed of the default network and of the perturbations.
+
+    Raises
+    ------
+    ValueError
+        When the kernel is evaluated, if a parameter is invalid. The error is
+        scikit-learn's ``InvalidParameterError`` when a value is outside the
+        range accepted by :class:`NonlocalNTKKernel`.
 
     Notes
     -----
@@ -108,6 +120,14 @@ class NNTKGPKernel(Kernel):
         return Hyperparameter("n_samples", "numeric", "fixed")
 
     def _transformer(self):
+        if isinstance(self.n_samples, str) and self.n_samples == "auto":
+            raise ValueError(
+                "n_samples='auto' chooses the number of Monte Carlo samples from "
+                "the data the kernel is evaluated on, so k would differ between "
+                "calls and a Gram matrix stitched from blocks would not be "
+                "positive semidefinite. NNTKGPKernel does not accept it. Pass an "
+                "int, for example n_samples=256."
+            )
         if self.attention_temperature == "median":
             raise ValueError(
                 "attention_temperature='median' depends on the data the kernel "
@@ -156,12 +176,18 @@ class NNTKGPKernel(Kernel):
             Only when ``eval_gradient`` is True.
         """
         X = np.atleast_2d(X)
-        if Y is None:
-            K = self._transformer().fit_transform(X)
-        else:
-            if eval_gradient:
-                raise ValueError("Gradient can only be evaluated when Y is None.")
-            K = self._transformer().fit(np.atleast_2d(Y)).transform(X)
+        if Y is not None and eval_gradient:
+            raise ValueError("Gradient can only be evaluated when Y is None.")
+        try:
+            if Y is None:
+                K = self._transformer().fit_transform(X)
+            else:
+                K = self._transformer().fit(np.atleast_2d(Y)).transform(X)
+        except InvalidParameterError as error:
+            # The transformer validates the parameters in fit, and its message
+            # names the transformer's class, not the one the caller built.
+            message = str(error).replace("NonlocalNTKKernel", type(self).__name__)
+            raise InvalidParameterError(message) from None
         K = np.asarray(K, dtype=np.float64)
         if eval_gradient:
             return K, np.empty((X.shape[0], X.shape[0], 0))
@@ -180,7 +206,19 @@ class NNTKGPKernel(Kernel):
         return True
 
     def __repr__(self):
-        return (
-            f"NNTKGPKernel(kernel={self.kernel!r}, gamma={self.gamma!r}, "
-            f"n_samples={self.n_samples!r})"
-        )
+        """Show the parameters that differ from their defaults, on one line.
+
+        A torch module is shown by its own repr with the line breaks removed.
+        """
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(type(self)).parameters.items()
+        }
+        changed = []
+        for name, default in defaults.items():
+            value = getattr(self, name)
+            # Compared by repr, as scikit-learn does, so that arrays and
+            # modules compare without elementwise or identity semantics.
+            if repr(value) != repr(default):
+                changed.append(f"{name}={' '.join(repr(value).split())}")
+        return f"{type(self).__name__}({', '.join(changed)})"

@@ -42,8 +42,11 @@ class NonlocalGD(torch.optim.Optimizer):
         b \leftarrow \mu\, b + \hat G_\gamma L(\theta), \qquad
         \theta \leftarrow \theta - \eta\, b,
 
-    Here ``theta`` is the vector of all parameters of all parameter groups,
-    with ``d`` scalars. The perturbation law ``rho_gamma`` is Gaussian,
+    Here ``theta`` is the vector of the parameters of all parameter groups
+    that require gradients, with ``d`` scalars. As with
+    :class:`torch.optim.SGD`, parameters with ``requires_grad=False`` are
+    frozen, so they are neither perturbed nor updated and do not count in
+    ``d``. The perturbation law ``rho_gamma`` is Gaussian,
     ``N(0, gamma**2 / 2 I)``, or uniform on the ball of radius ``gamma``. The
     scale is ``c = d`` when ``normalize=True`` and ``c = 1`` otherwise, ``mu``
     is the momentum and ``eta`` the learning rate. Because
@@ -65,7 +68,8 @@ class NonlocalGD(torch.optim.Optimizer):
         ``lr`` and ``momentum``. The other options define the one estimate
         shared by all groups, so a group may not override them.
     lr : float, default=1e-2
-        Learning rate ``eta``, positive.
+        Learning rate ``eta``, at least 0. With 0 a step evaluates the loss and
+        leaves the parameters unchanged.
     gamma : float, default=0.1
         Width of the perturbation law, positive.
     n_samples : int, default=64
@@ -106,6 +110,9 @@ class NonlocalGD(torch.optim.Optimizer):
     ValueError
         If an option is outside its range or a closure returns a loss that is
         not a finite scalar.
+    RuntimeError
+        If the closure calls ``backward``, which fails under
+        :func:`torch.no_grad`.
 
     See Also
     --------
@@ -130,6 +137,7 @@ class NonlocalGD(torch.optim.Optimizer):
     Examples
     --------
     >>> import torch
+    >>> from sknntk import NonlocalGD
     >>> from sknntk.models import MLP
     >>> X = torch.linspace(-2, 2, 32, dtype=torch.float64)[:, None]
     >>> y = torch.sign(X)
@@ -159,7 +167,7 @@ class NonlocalGD(torch.optim.Optimizer):
         generator=None,
         device=None,
     ):
-        _check_positive_real(lr, "lr")
+        _check_learning_rate(lr)
         _check_positive_real(gamma, "gamma")
         if not isinstance(n_samples, Integral) or isinstance(n_samples, bool):
             raise TypeError(f"NonlocalGD: n_samples must be an int, got {n_samples!r}.")
@@ -185,7 +193,7 @@ class NonlocalGD(torch.optim.Optimizer):
             "normalize": bool(normalize),
         }
         super().__init__(params, defaults)
-        n_params = sum(p.numel() for g in self.param_groups for p in g["params"])
+        n_params = sum(p.numel() for p in self._trainable_params())
         if sampler == "qmc" and n_params + 1 > SOBOL_MAX_DIM:
             raise ValueError(
                 f"NonlocalGD: sampler='qmc' needs a Sobol sequence of dimension "
@@ -209,7 +217,7 @@ class NonlocalGD(torch.optim.Optimizer):
                     "NonlocalGD(...) instead."
                 )
         if "lr" in param_group:
-            _check_positive_real(param_group["lr"], "lr")
+            _check_learning_rate(param_group["lr"])
         if "momentum" in param_group:
             _check_momentum(param_group["momentum"])
         super().add_param_group(param_group)
@@ -227,14 +235,27 @@ class NonlocalGD(torch.optim.Optimizer):
         -------
         loss : torch.Tensor or float
             The closure's output at the parameters before the step.
+
+        Notes
+        -----
+        The parameters that require gradients are collected at every step, so
+        freezing or unfreezing one between steps takes effect at the next
+        step. With no such parameter the step only evaluates the loss.
         """
         if closure is None:
             raise ValueError(
                 "NonlocalGD.step needs a closure that returns the loss: the "
                 "estimate evaluates the loss at N + 1 parameter vectors."
             )
-        params = [p for group in self.param_groups for p in group["params"]]
+        params = self._trainable_params()
         n_params = sum(p.numel() for p in params)
+        if n_params == 0:
+            with torch.no_grad():
+                loss = _call_closure(closure)
+            self.state["loss"] = _loss_value(loss, "the current parameters")
+            self.state["estimate_norm"] = 0.0
+            self.state["step"] += 1
+            return loss
         deltas, squared_norms = self._draw(params, n_params)
 
         loss, base, perturbed = self._evaluate(closure, params, deltas)
@@ -248,6 +269,12 @@ class NonlocalGD(torch.optim.Optimizer):
         self.state["estimate_norm"] = float(torch.linalg.vector_norm(estimate))
         self.state["step"] += 1
         return loss
+
+    def _trainable_params(self):
+        """Return the parameters of all groups that require gradients, in order."""
+        return [
+            p for group in self.param_groups for p in group["params"] if p.requires_grad
+        ]
 
     def _draw(self, params, n_params):
         """Return the perturbations of this step, rounded to each parameter's dtype.
@@ -300,7 +327,7 @@ class NonlocalGD(torch.optim.Optimizer):
         saved = [p.detach().clone() for p in params]
         numels = [p.numel() for p in params]
 
-        loss = closure()
+        loss = _call_closure(closure)
         base = _loss_value(loss, "the current parameters")
         perturbed = torch.empty(deltas.shape[0], dtype=torch.float64)
         try:
@@ -309,7 +336,7 @@ class NonlocalGD(torch.optim.Optimizer):
                 for p, theta, piece in zip(params, saved, pieces):
                     shift = piece.view(p.shape).to(dtype=p.dtype, device=p.device)
                     p.copy_(theta + shift)
-                perturbed[k] = _loss_value(closure(), f"perturbation {k}")
+                perturbed[k] = _loss_value(_call_closure(closure), f"perturbation {k}")
         finally:
             for p, theta in zip(params, saved):
                 p.copy_(theta)
@@ -320,6 +347,8 @@ class NonlocalGD(torch.optim.Optimizer):
         offset = 0
         for group in self.param_groups:
             for p in group["params"]:
+                if not p.requires_grad:
+                    continue
                 piece = estimate[offset : offset + p.numel()].view(p.shape)
                 direction = piece.to(dtype=p.dtype, device=p.device)
                 offset += p.numel()
@@ -333,6 +362,22 @@ class NonlocalGD(torch.optim.Optimizer):
                         buffer.mul_(group["momentum"]).add_(direction)
                     direction = state["momentum_buffer"]
                 p.sub_(group["lr"] * direction)
+
+
+def _call_closure(closure):
+    """Call the closure, explaining the error that ``backward`` raises under no_grad."""
+    try:
+        return closure()
+    except RuntimeError as error:
+        if "does not require grad" not in str(error):
+            raise
+        raise RuntimeError(
+            "NonlocalGD: the closure called backward (or torch.autograd.grad), "
+            "which fails because NonlocalGD evaluates the closure under "
+            "torch.no_grad(). Return the "
+            "loss without calling backward or zero_grad, for example "
+            "`lambda: loss_fn(model(X), y)`."
+        ) from error
 
 
 def _loss_value(loss, where):
@@ -370,6 +415,13 @@ def _draw_seed(generator):
         "NonlocalGD: generator must be None, an int seed or a torch.Generator, "
         f"got {type(generator).__name__}."
     )
+
+
+def _check_learning_rate(lr):
+    if not isinstance(lr, Real) or isinstance(lr, bool):
+        raise TypeError(f"NonlocalGD: lr must be a real number, got {lr!r}.")
+    if not (math.isfinite(lr) and lr >= 0):
+        raise ValueError(f"NonlocalGD: lr must be a finite number >= 0, got {lr!r}.")
 
 
 def _check_positive_real(value, name):

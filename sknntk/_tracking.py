@@ -14,6 +14,16 @@ from sknntk._params import KERNELS
 
 __all__ = ["KernelTracker", "train_and_track"]
 
+# Parameters of NonlocalNTKKernel that the tracker sets itself, each with
+# where the caller sets it instead.
+_TRACKER_SET_PARAMS = {
+    "model": "The model is the one passed as tracker(model, step).",
+    "kernel": "Pass kernels to KernelTracker(...) instead.",
+    "gamma": "Pass gamma to KernelTracker(...) instead.",
+    "n_samples": "Pass n_samples to KernelTracker(...) instead.",
+    "random_state": "Pass random_state to KernelTracker(...) instead.",
+}
+
 
 class KernelTracker:
     """Record the spectrum and target alignment of a model's kernels during training.
@@ -27,11 +37,17 @@ class KernelTracker:
     nonlocal Gram matrix uses the same perturbations, so the changes between
     steps come from the parameters and not from Monte Carlo noise.
 
+    Steps must not decrease from one call to the next. A call at a step
+    smaller than the last recorded one raises :class:`ValueError`, and a call
+    at the last recorded step records only the kernels not yet recorded
+    there, so repeating a call is a no-op. Below, ``n_rows`` is the number of
+    rows of ``X``, and ``n_samples`` is the number of Monte Carlo samples.
+
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : array-like of shape (n_rows, n_features)
         Inputs on which the kernels are computed.
-    y : array-like of shape (n_samples,) or (n_samples, n_targets)
+    y : array-like of shape (n_rows,) or (n_rows, n_targets)
         Targets for the alignment.
     kernels : str or sequence of str, default=("ntk", "nonlocal")
         Kernels to record, among ``"ntk"``, ``"nonlocal"`` and
@@ -59,7 +75,7 @@ class KernelTracker:
     history_ : list of dict
         One record per recorded step and kernel, in the order recorded, with
         keys ``"step"`` (int), ``"kernel"`` (str), ``"spectrum"`` (ndarray of
-        shape (n_samples,), descending eigenvalues), ``"effective_rank"``,
+        shape (n_rows,), descending eigenvalues), ``"effective_rank"``,
         ``"alignment"``, ``"trace"`` and ``"distance"`` (floats). The distance
         is ``1 - <K_0, K>_F / (||K_0||_F ||K||_F)`` against the first Gram
         matrix recorded for that kernel: 0 when the kernel has only been
@@ -74,12 +90,13 @@ class KernelTracker:
     -----
     Each record costs one kernel fit on ``X``: for the nonlocal kernels
     ``n_samples`` batched forward passes over ``X``, for the NTK one Jacobian
-    of shape ``(n_samples, d)``. The first Gram matrix of each kernel is
-    kept, ``n_samples**2`` floats per kernel.
+    of shape ``(n_rows, n_outputs, d)``. The first Gram matrix of each
+    kernel is kept, ``n_rows**2`` floats per kernel.
 
     Examples
     --------
     >>> import numpy as np
+    >>> from sknntk import KernelTracker
     >>> from sknntk.models import MLP
     >>> X = np.linspace(-1, 1, 8)[:, None]
     >>> y = np.sign(X[:, 0])
@@ -113,11 +130,11 @@ class KernelTracker:
         self.random_state = random_state
         self.centered = bool(centered)
         self.kernel_params = dict(kernel_params or {})
-        for name in ("model", "kernel", "gamma", "n_samples", "random_state"):
+        for name, fix in _TRACKER_SET_PARAMS.items():
             if name in self.kernel_params:
                 raise ValueError(
-                    f"kernel_params may not set {name!r}: it is set by the "
-                    f"tracker. Pass {name} to KernelTracker(...) instead."
+                    f"kernel_params may not set {name!r} because the tracker "
+                    f"sets it. {fix}"
                 )
         self.history_ = []
         self._first_gram = {}
@@ -130,12 +147,28 @@ class KernelTracker:
         model : torch.nn.Module
             The model at its current parameters. It is copied, never modified.
         step : int
-            Number of training steps taken so far.
+            Number of training steps taken so far, at least the last recorded
+            step.
+
+        Raises
+        ------
+        ValueError
+            If ``step`` is smaller than the last recorded step.
         """
         step = _check_step(step)
+        if self.history_ and step < self.history_[-1]["step"]:
+            raise ValueError(
+                f"step {step} is smaller than the last recorded step "
+                f"{self.history_[-1]['step']}, but steps must not decrease. Use a "
+                "new KernelTracker to record another training run."
+            )
         if not self._should_record(step):
             return
+
+        recorded = {r["kernel"] for r in self.history_ if r["step"] == step}
         for name in self.kernels:
+            if name in recorded:
+                continue
             gram = self.gram(model, name)
             self._record(step, name, gram)
 
@@ -144,7 +177,7 @@ class KernelTracker:
 
         Returns
         -------
-        ndarray of shape (n_samples, n_samples)
+        ndarray of shape (n_rows, n_rows)
         """
         transformer = NonlocalNTKKernel(
             model=copy.deepcopy(model),
@@ -179,7 +212,7 @@ class KernelTracker:
         dict
             Maps each kernel name to a dict with ``"step"`` (int array of
             shape (n_records,)), ``"spectrum"`` (shape
-            (n_records, n_samples)) and ``"effective_rank"``,
+            (n_records, n_rows)) and ``"effective_rank"``,
             ``"alignment"``, ``"trace"`` and ``"distance"`` (shape
             (n_records,)).
         """
@@ -272,8 +305,8 @@ def train_and_track(
     X : array-like or torch.Tensor of shape (n_samples, n_features)
         Training inputs, converted to the dtype of the model's parameters.
     y : array-like or torch.Tensor of shape (n_samples,) or (n_samples, n_outputs)
-        Training targets. A 1-D ``y`` is compared with the model's output of
-        shape ``(n_samples, 1)``.
+        Training targets, of the shape of the model's output. A 1-D ``y`` also
+        matches an output of shape ``(n_samples, 1)``.
     optimizer : torch.optim.Optimizer
         An optimizer over the model's parameters.
     n_steps : int
@@ -290,9 +323,17 @@ def train_and_track(
         Training loss after ``s`` steps at index ``s``, from the initial loss
         at index 0 to the final one.
 
+    Raises
+    ------
+    ValueError
+        If ``n_steps`` is invalid or the shape of ``y`` does not match the
+        model's output. The output's shape comes from one forward pass over
+        ``X`` in evaluation mode before the first step.
+
     Examples
     --------
     >>> import numpy as np
+    >>> from sknntk import NonlocalGD, train_and_track
     >>> from sknntk.models import MLP
     >>> X = np.linspace(-2, 2, 16)[:, None]
     >>> y = np.sign(X[:, 0])
@@ -309,9 +350,7 @@ def train_and_track(
     dtype = torch.get_default_dtype() if parameter is None else parameter.dtype
     device = None if parameter is None else parameter.device
     X = _as_tensor(X, dtype, device)
-    y = _as_tensor(y, dtype, device)
-    if y.ndim == 1:
-        y = y[:, None]
+    y = _match_output_shape(model, X, _as_tensor(y, dtype, device))
     nonlocal_optimizer = isinstance(optimizer, NonlocalGD)
 
     def closure():
@@ -338,6 +377,34 @@ def _as_tensor(array, dtype, device):
     if not torch.is_tensor(array):
         array = torch.as_tensor(np.asarray(array))
     return array.to(dtype=dtype, device=device)
+
+
+def _match_output_shape(model, X, y):
+    """Return ``y`` with the shape of ``model(X)``, or raise if it cannot have it.
+
+    The forward pass runs in evaluation mode, so that it leaves statistics such
+    as batch normalization's running means unchanged, and each submodule's mode
+    is restored afterwards.
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            shape = tuple(model(X).shape)
+    finally:
+        # modules() lists each parent before its children, so every module
+        # ends in its own mode although train() also sets the children.
+        for module, training in modes:
+            module.train(training)
+
+    matched = y[:, None] if y.ndim == 1 and len(shape) == 2 else y
+    if tuple(matched.shape) != shape:
+        raise ValueError(
+            f"The model's output has shape {shape}, but y has shape "
+            f"{tuple(y.shape)}. Pass y of shape {shape}, with one column per "
+            "output of the model."
+        )
+    return matched
 
 
 def _as_float(value):
@@ -371,16 +438,16 @@ def _check_inputs(X):
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(
-            f"X must have shape (n_samples, n_features), got shape {X.shape}."
+            f"X must have shape (n_rows, n_features), got shape {X.shape}."
         )
     return X
 
 
-def _check_targets(y, n_samples):
+def _check_targets(y, n_rows):
     y = np.asarray(y, dtype=np.float64)
-    if y.ndim not in (1, 2) or y.shape[0] != n_samples:
+    if y.ndim not in (1, 2) or y.shape[0] != n_rows:
         raise ValueError(
-            f"y must have shape ({n_samples},) or ({n_samples}, n_targets) to "
+            f"y must have shape ({n_rows},) or ({n_rows}, n_targets) to "
             f"match X, got shape {y.shape}."
         )
     return y

@@ -1,9 +1,12 @@
+import errno
+import os
 import subprocess
 import sys
 
 import pytest
 
 import sknntk
+import sknntk.experiments
 from sknntk._cli import main
 from sknntk.plotting import plot_kernel_heatmap
 
@@ -70,6 +73,62 @@ def test_out_is_a_file_returns_1(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "exists and is not a directory" in error
     assert path.read_text() == "not a directory"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_out_in_proc_returns_1(capsys):
+    """mkdir under /proc fails with FileNotFoundError, even with parents=True."""
+    pytest.importorskip("matplotlib")
+
+    assert main(["reproduce", "--out", "/proc/nope", "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert error == (
+        "sknntk reproduce: error: failed to create the output directory "
+        "'/proc/nope': No such file or directory.\n"
+    )
+
+
+def test_out_below_a_file_returns_1(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "taken"
+    path.write_text("not a directory")
+
+    assert main(["reproduce", "--out", str(path / "sub"), "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert f"failed to create the output directory '{path / 'sub'}'" in error
+    assert error.endswith(": Not a directory.\n")
+
+
+def _raise_in_reproduce(monkeypatch, error):
+    def reproduce(out, **options):
+        raise error
+
+    monkeypatch.setattr(sknntk.experiments, "reproduce", reproduce)
+
+
+def test_write_error_in_out_returns_1(tmp_path, monkeypatch, capsys):
+    report = tmp_path / "report.md"
+    _raise_in_reproduce(
+        monkeypatch, PermissionError(errno.EACCES, "Permission denied", str(report))
+    )
+
+    assert main(["reproduce", "--out", str(tmp_path), "--quiet"]) == 1
+    assert capsys.readouterr().err == (
+        f"sknntk reproduce: error: failed to write '{report}' in the output "
+        f"directory '{tmp_path}': Permission denied.\n"
+    )
+
+
+def test_os_error_elsewhere_is_raised(tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere" / "data.csv"
+    _raise_in_reproduce(
+        monkeypatch,
+        FileNotFoundError(errno.ENOENT, "No such file or directory", str(elsewhere)),
+    )
+
+    with pytest.raises(FileNotFoundError):
+        main(["reproduce", "--out", str(tmp_path / "out"), "--quiet"])
 
 
 def test_missing_matplotlib_returns_1(tmp_path, monkeypatch, capsys):

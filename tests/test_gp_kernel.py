@@ -6,6 +6,7 @@ import torch
 from sklearn.base import clone
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import DotProduct
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sknntk import NNTKGPKernel, NonlocalNTKKernel
 
@@ -189,3 +190,60 @@ def test_repr_names_kernel_settings():
     assert repr(kernel) == "NNTKGPKernel(kernel='attention', gamma=0.2, n_samples=8)"
     assert not kernel.is_stationary()
     assert kernel.requires_vector_input
+
+
+def test_repr_of_defaults_is_empty():
+    assert repr(NNTKGPKernel()) == "NNTKGPKernel()"
+    assert repr(NNTKGPKernel(gamma=0.1, random_state=0)) == "NNTKGPKernel()"
+
+
+def test_fitted_gp_repr_shows_changes():
+    X_train = np.linspace(-1.0, 1.0, 8)[:, None]
+    kernel = NNTKGPKernel(
+        activation="sign",
+        hidden_layer_sizes=(16,),
+        n_samples=16,
+        sampler="orthogonal",
+        random_state=3,
+    )
+
+    gp = GaussianProcessRegressor(kernel=kernel).fit(X_train, X_train[:, 0])
+
+    assert repr(gp.kernel_) == (
+        "NNTKGPKernel(n_samples=16, sampler='orthogonal', "
+        "hidden_layer_sizes=(16,), activation='sign', random_state=3)"
+    )
+
+
+def test_repr_shows_model_on_one_line():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh())
+
+    text = repr(NNTKGPKernel(model, kernel="ntk"))
+
+    assert "\n" not in text
+    assert text == (
+        "NNTKGPKernel(model=Sequential( (0): Linear(in_features=2, "
+        "out_features=3, bias=True) (1): Tanh() ), kernel='ntk')"
+    )
+
+
+def test_auto_n_samples_raises(X):
+    kernel = NNTKGPKernel(hidden_layer_sizes=(16,), n_samples="auto")
+
+    with pytest.raises(ValueError, match="Pass an int") as raised:
+        kernel(X)
+    assert "the data the kernel is evaluated on" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "name"),
+    [({"gamma": -1.0}, "gamma"), ({"sampler": "sobol"}, "sampler")],
+)
+def test_invalid_parameter_error_names_gp_kernel(X, options, name):
+    kernel = NNTKGPKernel(**{**SMALL, **options})
+
+    with pytest.raises(InvalidParameterError) as raised:
+        kernel(X)
+    message = str(raised.value)
+    assert message.startswith(f"The '{name}' parameter of NNTKGPKernel must be")
+    assert "NonlocalNTKKernel" not in message

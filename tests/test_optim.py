@@ -1,5 +1,8 @@
 """Tests of the nonlocal gradient descent optimizer."""
 
+import copy
+import doctest
+
 import numpy as np
 import pytest
 import torch
@@ -327,8 +330,9 @@ def test_nonlocal_gd_state_dict_resumes_same_perturbations():
 @pytest.mark.parametrize(
     ("options", "error", "match"),
     [
-        ({"lr": 0.0}, ValueError, "lr must be a finite number > 0"),
-        ({"lr": -1.0}, ValueError, "lr must be"),
+        ({"lr": -1.0}, ValueError, "lr must be a finite number >= 0"),
+        ({"lr": float("nan")}, ValueError, "lr must be"),
+        ({"lr": "0.1"}, TypeError, "lr must be a real number"),
         ({"gamma": 0.0}, ValueError, "gamma must be a finite number > 0"),
         ({"gamma": float("inf")}, ValueError, "gamma must be"),
         ({"n_samples": 0}, ValueError, "n_samples must be >= 1"),
@@ -387,3 +391,117 @@ def test_nonlocal_gd_rejects_group_gamma():
         NonlocalGD([{"params": [weight], "gamma": 0.5}])
     with pytest.raises(ValueError, match="momentum must be"):
         NonlocalGD([{"params": [weight], "momentum": 2.0}])
+
+
+def _frozen_first_layer_problem():
+    generator = torch.Generator().manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(2, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1)
+    ).double()
+    net[0].requires_grad_(False)
+    X = torch.randn(8, 2, generator=generator, dtype=torch.float64)
+    return net, X
+
+
+def test_nonlocal_gd_skips_frozen_parameters():
+    """Frozen parameters stay bitwise unchanged, as with torch.optim.SGD."""
+    net, X = _frozen_first_layer_problem()
+    frozen = [p.detach().clone() for p in net[0].parameters()]
+    trained = _flat(net[2]).clone()
+    seen = []
+
+    def closure():
+        seen.append(net[0].weight.detach().clone())
+        return net(X).pow(2).mean()
+
+    NonlocalGD(net.parameters(), lr=0.1, n_samples=4, generator=0).step(closure)
+
+    for before, after in zip(frozen, net[0].parameters()):
+        assert torch.equal(before, after)
+    for weight in seen:
+        assert torch.equal(weight, frozen[0])
+    assert not torch.equal(trained, _flat(net[2]))
+
+
+def test_nonlocal_gd_frozen_parameters_not_in_d():
+    """The step equals the one taken over the trainable parameters alone.
+
+    With c = d, counting the 12 frozen scalars would scale the step by
+    (12 + 5) / 5, and drawing perturbations for them would change the
+    directions of the trainable ones.
+    """
+    net, X = _frozen_first_layer_problem()
+    reference = copy.deepcopy(net)
+
+    NonlocalGD(net.parameters(), lr=0.1, n_samples=4, generator=0).step(
+        lambda: net(X).pow(2).mean()
+    )
+    NonlocalGD(reference[2].parameters(), lr=0.1, n_samples=4, generator=0).step(
+        lambda: reference(X).pow(2).mean()
+    )
+
+    assert torch.equal(_flat(net), _flat(reference))
+
+
+def test_nonlocal_gd_all_frozen_evaluates_loss():
+    net, X = _frozen_first_layer_problem()
+    net.requires_grad_(False)
+    before = _flat(net).clone()
+
+    optimizer = NonlocalGD(net.parameters(), n_samples=4, generator=0)
+    loss = optimizer.step(lambda: net(X).pow(2).mean())
+
+    assert torch.equal(before, _flat(net))
+    with torch.no_grad():
+        assert float(loss) == float(net(X).pow(2).mean())
+    assert optimizer.state["estimate_norm"] == 0.0
+    assert optimizer.state["step"] == 1
+
+
+def test_nonlocal_gd_zero_learning_rate_keeps_parameters():
+    weight, a, closure = _linear_problem()
+    optimizer = NonlocalGD(
+        [weight], lr=0.0, n_samples=6, sampler="orthogonal", generator=0
+    )
+    optimizer.step(closure)
+
+    assert torch.equal(weight.detach(), torch.zeros(6, dtype=torch.float64))
+    assert optimizer.state["estimate_norm"] == pytest.approx(float(a.norm()))
+    NonlocalGD([{"params": [weight], "lr": 0.0}], lr=0.1)
+
+
+def test_nonlocal_gd_closure_calling_backward_raises():
+    net, X, y = _tanh_problem()
+    before = _flat(net).clone()
+    optimizer = NonlocalGD(net.parameters(), n_samples=4, generator=0)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.mean((net(X) - y) ** 2)
+        loss.backward()
+        return loss
+
+    with pytest.raises(RuntimeError, match="without calling backward") as raised:
+        optimizer.step(closure)
+    assert "does not require grad" in str(raised.value.__cause__)
+    assert torch.equal(before, _flat(net))
+    assert optimizer.state["step"] == 0
+
+
+def test_nonlocal_gd_other_runtime_errors_pass_through():
+    weight = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    optimizer = NonlocalGD([weight], n_samples=2, generator=0)
+
+    def closure():
+        raise RuntimeError("shape mismatch in the model")
+
+    with pytest.raises(RuntimeError, match="^shape mismatch in the model$"):
+        optimizer.step(closure)
+
+
+def test_nonlocal_gd_example_is_self_contained():
+    """The docstring example imports every name it uses, so it runs when pasted."""
+    finder = doctest.DocTestFinder(recurse=False)
+    (test,) = finder.find(NonlocalGD, "NonlocalGD", globs={})
+    result = doctest.DocTestRunner().run(test, out=lambda text: None)
+    assert result.failed == 0

@@ -1,5 +1,9 @@
 """Tests of the kernel tracker and the tracked training loop."""
 
+import copy
+import doctest
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -234,6 +238,8 @@ def test_tracker_plot_before_recording_raises(sign_data):
         ({"steps": 2.5}, TypeError, "steps must be None"),
         ({"steps": [1, -2]}, ValueError, "step must be an int >= 0"),
         ({"kernel_params": {"gamma": 1.0}}, ValueError, "may not set 'gamma'"),
+        ({"kernel_params": {"kernel": "ntk"}}, ValueError, r"Pass kernels to"),
+        ({"kernel_params": {"model": None}}, ValueError, r"tracker\(model, step\)"),
     ],
 )
 def test_tracker_validates_options(sign_data, options, error, match):
@@ -247,3 +253,127 @@ def test_tracker_validates_shapes():
         KernelTracker(np.zeros(5), np.zeros(5))
     with pytest.raises(ValueError, match="y must have shape"):
         KernelTracker(np.zeros((5, 1)), np.zeros(4))
+
+
+def test_tracker_repeated_step_is_noop(sign_data):
+    X, y = sign_data
+    tracker = KernelTracker(X, y, kernels="ntk")
+    model = _tanh_net()
+    tracker(model, 0)
+    tracker(model, 1)
+    with torch.no_grad():
+        model.layers[0].weight.mul_(2.0)
+    tracker(model, 1)
+
+    np.testing.assert_array_equal(tracker.to_arrays()["ntk"]["step"], [0, 1])
+    assert tracker.history_[1]["distance"] == 0.0
+
+
+def test_tracker_rejects_decreasing_step(sign_data):
+    X, y = sign_data
+    tracker = KernelTracker(X, y, kernels="ntk", steps=[0, 5])
+    model = _tanh_net()
+    for step in range(7):
+        tracker(model, step)
+
+    with pytest.raises(ValueError, match="step 4 is smaller than the last recorded"):
+        tracker(model, 4)
+    with pytest.raises(ValueError, match="step 0 is smaller than the last recorded"):
+        tracker(model, 0)
+    np.testing.assert_array_equal(tracker.to_arrays()["ntk"]["step"], [0, 5])
+
+
+def test_tracker_repeated_step_fills_missing_kernel(sign_data, monkeypatch):
+    """A call that failed part way records the missing kernels when repeated."""
+    X, y = sign_data
+    tracker = KernelTracker(X, y, n_samples=8)
+    model = _tanh_net()
+    gram = tracker.gram
+
+    def failing_gram(model, kernel):
+        if kernel == "nonlocal":
+            raise RuntimeError("out of memory")
+        return gram(model, kernel)
+
+    monkeypatch.setattr(tracker, "gram", failing_gram)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        tracker(model, 0)
+    monkeypatch.setattr(tracker, "gram", gram)
+    tracker(model, 0)
+
+    recorded = [(r["step"], r["kernel"]) for r in tracker.history_]
+    assert recorded == [(0, "ntk"), (0, "nonlocal")]
+
+
+def _two_output_net():
+    return MLP(1, (8,), activation="tanh", n_outputs=2, random_state=0)
+
+
+def test_train_and_track_rejects_shape_mismatch():
+    X = np.linspace(-1.0, 1.0, 6)[:, None]
+    net = _two_output_net()
+    before = [p.detach().clone() for p in net.parameters()]
+    calls = []
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"output has shape \(6, 2\).*\(6,\)"):
+            train_and_track(
+                net,
+                X,
+                np.zeros(6),
+                torch.optim.SGD(net.parameters(), lr=0.1),
+                3,
+                lambda model, step: calls.append(step),
+            )
+    assert calls == []
+    for saved, p in zip(before, net.parameters()):
+        assert torch.equal(saved, p)
+
+
+def test_train_and_track_shape_check_keeps_modes():
+    """The shape check leaves batch statistics and every module's mode alone.
+
+    With no step, the only training-mode forward pass is the one for the final
+    loss, so the running mean must equal that of one forward pass.
+    """
+    X = np.linspace(-1.0, 1.0, 6)[:, None]
+    net = torch.nn.Sequential(
+        torch.nn.Linear(1, 4),
+        torch.nn.BatchNorm1d(4),
+        torch.nn.Dropout(0.5),
+        torch.nn.Linear(4, 1),
+    ).double()
+    net[2].eval()
+    reference = copy.deepcopy(net)
+    with torch.no_grad():
+        reference(torch.from_numpy(X))
+
+    train_and_track(net, X, np.ones(6), torch.optim.SGD(net.parameters(), lr=0.0), 0)
+
+    assert net.training
+    assert net[1].training
+    assert not net[2].training
+    assert torch.equal(net[1].running_mean, reference[1].running_mean)
+    assert int(net[1].num_batches_tracked) == 1
+
+
+def test_train_and_track_two_outputs_matches_mse():
+    X = np.linspace(-1.0, 1.0, 6)[:, None]
+    y = np.column_stack([np.sin(X[:, 0]), np.cos(X[:, 0])])
+    net = _two_output_net()
+
+    losses = train_and_track(net, X, y, torch.optim.SGD(net.parameters(), lr=0.0), 0)
+
+    with torch.no_grad():
+        output = net(torch.from_numpy(X)).numpy()
+    assert losses[0] == pytest.approx(np.mean((output - y) ** 2), rel=1e-12)
+
+
+@pytest.mark.parametrize("function", [KernelTracker, train_and_track])
+def test_examples_are_self_contained(function):
+    """The docstring examples import every name they use, so they run when pasted."""
+    finder = doctest.DocTestFinder(recurse=False)
+    (test,) = finder.find(function, function.__name__, globs={})
+    result = doctest.DocTestRunner().run(test, out=lambda text: None)
+    assert result.failed == 0

@@ -32,7 +32,7 @@ DEFAULT_CHUNK_BYTES = 256 * 2**20
 # Activations of one batched forward pass that keep matrix products in cache;
 # 8 MiB measured fastest for an MLP 8-256-256-1 on a 2-core x86_64 machine.
 CACHE_BYTES = 8 * 2**20
-MAX_SAMPLE_CHUNK = 16
+MAX_SAMPLE_CHUNK = 32
 # Rows per plain forward pass when computing f(X; theta) once for all chunks.
 _REFERENCE_ROWS = 4096
 
@@ -65,8 +65,9 @@ def plan_chunks(fmodel, X, sample_chunk="auto", row_chunk="auto", budget=None):
     ``c * r * a`` activations, where ``a`` is the number of activations per
     row (measured with forward hooks). Matrix products run near peak only
     while those activations stay in the processor's cache, so ``c * r`` is
-    sized to keep them near ``CACHE_BYTES``, with ``c`` at most 16 so that
-    each product keeps enough rows. Perturbations cost ``3 * d * 8`` bytes
+    sized to keep them near ``CACHE_BYTES``, with ``r`` at least
+    ``min(n, 256)`` so that each product keeps enough rows, and ``c`` at
+    most 32. Perturbations cost ``3 * d * 8`` bytes
     each and ``c`` also respects ``budget``. The sizes depend on the model,
     the dtype and the budget only, never on the number of workers.
     """
@@ -77,7 +78,9 @@ def plan_chunks(fmodel, X, sample_chunk="auto", row_chunk="auto", budget=None):
     sample_rows = max(256, CACHE_BYTES // per_row)
 
     if sample_chunk == "auto":
-        sample_chunk = min(MAX_SAMPLE_CHUNK, sample_rows // 64, budget // per_sample)
+        # Rows per product at least min(n, 256), where matmul stays efficient.
+        rows = max(1, min(X.shape[0], 256))
+        sample_chunk = min(MAX_SAMPLE_CHUNK, sample_rows // rows, budget // per_sample)
         sample_chunk = max(1, sample_chunk)
     if row_chunk == "auto":
         row_chunk = max(1, min(X.shape[0], sample_rows // sample_chunk))

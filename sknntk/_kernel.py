@@ -390,7 +390,7 @@ class NonlocalNTKKernel(
 
         Only networks that sknntk builds with a named activation qualify: the
         forward pass of a user's module or activation may depend on state that
-        no fingerprint sees, and a wrong cache hit would return another
+        no fingerprint covers, and a wrong cache hit would return another
         network's kernel.
         """
         return self.model is None and isinstance(self.activation, str)

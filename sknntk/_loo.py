@@ -265,7 +265,7 @@ def loo_dual(
     Returns
     -------
     result : LeaveOneOutResult
-        ``dual_coef_`` of shape (n_samples, n_targets) holds the coefficients
+        ``dual_coef_`` of shape (n_samples, n_targets) contains the coefficients
         at ``alpha_``, zero on rows of zero weight; ``coef_`` is None.
 
     Notes
@@ -566,7 +566,7 @@ def loo_primal(
     Returns
     -------
     result : LeaveOneOutResult
-        ``coef_`` of shape (n_features, n_targets) holds the weights at
+        ``coef_`` of shape (n_features, n_targets) contains the weights at
         ``alpha_``; ``dual_coef_`` is None.
 
     Notes

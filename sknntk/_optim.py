@@ -93,8 +93,8 @@ class NonlocalGD(torch.optim.Optimizer):
         that seed and ``s``, so two optimizers built alike take the same
         steps. None draws the seed from torch's global random state.
     device : None, str or torch.device, default=None
-        Device that holds the ``(N, d)`` perturbations and computes the
-        estimate. None uses the device of the first parameter.
+        Device on which the ``(N, d)`` perturbations are stored and the
+        estimate is computed. None uses the device of the first parameter.
 
     Attributes
     ----------

@@ -12,6 +12,8 @@ import numbers
 
 import numpy as np
 
+from sknntk.models import _check_positive_int, _check_weierstrass_parameters
+
 __all__ = [
     "TARGETS",
     "make_grid",
@@ -364,16 +366,6 @@ def _evaluate_target(function, x):
     return y
 
 
-def _check_positive_int(value, name):
-    if (
-        not isinstance(value, numbers.Integral)
-        or isinstance(value, bool | np.bool_)
-        or value < 1
-    ):
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-    return int(value)
-
-
 def _check_noise(noise):
     if not isinstance(noise, numbers.Real) or not math.isfinite(noise) or noise < 0:
         raise ValueError(
@@ -396,25 +388,6 @@ def _check_domain(domain):
             "example (-2.0, 2.0)."
         )
     return low, high
-
-
-def _check_weierstrass_parameters(a, b, n_terms):
-    for name, value in (("a", a), ("b", b)):
-        if not isinstance(value, numbers.Real) or not math.isfinite(value):
-            raise ValueError(
-                f"Weierstrass {name} must be a finite number, got {value!r}."
-            )
-    if not 0 < a < 1:
-        raise ValueError(
-            f"Weierstrass a must lie in the open interval (0, 1), got a={a!r}. "
-            "Use for example a=0.5."
-        )
-    if a * b < 1:
-        raise ValueError(
-            f"Weierstrass parameters need a * b >= 1, got a={a!r} and b={b!r} "
-            f"(a * b = {a * b!r}). Increase b to at least {1 / a!r}."
-        )
-    _check_positive_int(n_terms, "n_terms")
 
 
 def _check_random_state(random_state):

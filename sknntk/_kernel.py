@@ -386,7 +386,7 @@ class NonlocalNTKKernel(
         return R[:, :stop], norms[:stop]
 
     def _cacheable(self):
-        """Whether the network's forward pass is fixed by its fingerprint.
+        """Return whether the network's forward pass is fixed by its fingerprint.
 
         Only networks that sknntk builds with a named activation qualify: the
         forward pass of a user's module or activation may depend on state that
